@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cairn needs (only those missing) and configures + builds it.
+# Idempotent: a second run on a ready machine installs nothing and rebuilds incrementally.
+#   scripts/setup.sh            install packages, configure and build into build/
+#   CAIRN_SKIP_BUILD=1 ...      install packages only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  g++ cmake ninja-build pkg-config git
+  libssl-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev clang-format
+  python3-torch python3-numpy python3-pytest
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  # Update the package lists once, only when a package is not known yet.
+  if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+  fi
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ "${CAIRN_SKIP_BUILD:-0}" = 1 ] && exit 0
+
+BUILD_DIR=${CAIRN_BUILD_DIR:-build}
+BUILD_TYPE=${CAIRN_BUILD_TYPE:-RelWithDebInfo}
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${CAIRN_CMAKE_ARGS:-}
+fi
+cmake --build "$BUILD_DIR"

@@ -1,0 +1,29 @@
+#include <cstdio>
+
+#include "commands.h"
+
+namespace cairn::cli {
+
+int Fail(const Status& status) {
+  std::string msg = status.message();
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
+  std::fprintf(stderr, "cairn: %s\n", msg.c_str());
+  return kExitError;
+}
+
+}  // namespace cairn::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"cairn: train, version, restore and serve model weights"};
+  app.require_subcommand(1);
+  cairn::cli::Action action;
+  cairn::cli::AddWeightsCommands(app, &action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : cairn::cli::kExitError;
+  }
+  return action ? action() : cairn::cli::kExitError;
+}

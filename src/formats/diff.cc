@@ -1,0 +1,62 @@
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "cairn/formats/weights.h"
+
+namespace cairn {
+namespace {
+
+std::string ShapeString(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+std::vector<TensorDiff> DiffTensors(const Value& a, const Value& b) {
+  std::vector<TensorDiff> out;
+  auto ta = FlattenTensors(a), tb = FlattenTensors(b);
+  std::unordered_map<std::string, const Tensor*> in_b;
+  for (const auto& nt : tb) in_b.emplace(nt.name, nt.tensor.get());
+  std::unordered_map<std::string, bool> in_a;
+  for (const auto& nt : ta) {
+    in_a.emplace(nt.name, true);
+    auto it = in_b.find(nt.name);
+    if (it == in_b.end()) {
+      out.push_back({TensorDiff::Kind::kRemoved, nt.name, "", 0});
+      continue;
+    }
+    const Tensor &x = *nt.tensor, &y = *it->second;
+    if (x.dtype != y.dtype) {
+      out.push_back({TensorDiff::Kind::kChanged, nt.name,
+                     "dtype " + std::string(DTypeName(x.dtype)) + " -> " +
+                         std::string(DTypeName(y.dtype)),
+                     0});
+      continue;
+    }
+    if (x.shape != y.shape) {
+      out.push_back({TensorDiff::Kind::kChanged, nt.name,
+                     "shape " + ShapeString(x.shape) + " -> " + ShapeString(y.shape), 0});
+      continue;
+    }
+    if (x.Sha256() == y.Sha256()) continue;
+    double max_diff = 0;
+    const int64_t n = x.numel();
+    for (int64_t i = 0; i < n; ++i) {
+      double d = std::fabs(x.ElementAsDouble(i) - y.ElementAsDouble(i));
+      if (std::isnan(d)) d = INFINITY;  // NaN on one side only: as different as can be
+      max_diff = std::max(max_diff, d);
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "max |a-b| = %.6g", max_diff);
+    out.push_back({TensorDiff::Kind::kChanged, nt.name, buf, max_diff});
+  }
+  for (const auto& nt : tb) {
+    if (!in_a.count(nt.name)) out.push_back({TensorDiff::Kind::kAdded, nt.name, "", 0});
+  }
+  return out;
+}
+
+}  // namespace cairn
