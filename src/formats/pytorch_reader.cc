@@ -7,16 +7,12 @@
 #include "zip.h"
 
 namespace cairn {
-namespace {
-
 // The legacy (pre-1.6) format starts with a pickled magic number 0x1950a86a20f9469cfc6c.
-bool LooksLegacy(const uint8_t* d, size_t n) {
+bool LooksLikeLegacyTorchSave(const uint8_t* d, size_t n) {
   static const uint8_t kMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c,
                                    0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
   return n >= sizeof(kMagic) && std::memcmp(d, kMagic, sizeof(kMagic)) == 0;
 }
-
-}  // namespace
 
 bool LooksLikeZip(const uint8_t* data, size_t size) {
   return size >= 4 && std::memcmp(data, "PK\x03\x04", 4) == 0;
@@ -32,7 +28,7 @@ Result<Value> ReadPyTorch(const std::string& path) {
 Result<Value> ReadPyTorch(std::shared_ptr<const MappedFile> file) {
   const uint8_t* d = file->data();
   const size_t n = file->size();
-  if (LooksLegacy(d, n)) {
+  if (LooksLikeLegacyTorchSave(d, n)) {
     return Status::Unsupported(
         "this file uses the legacy torch.save format of PyTorch before 1.6; convert it with "
         "python3 -c \"import torch,sys; torch.save(torch.load(sys.argv[1]), sys.argv[2])\" IN OUT");
@@ -46,14 +42,21 @@ Result<Value> ReadPyTorch(std::shared_ptr<const MappedFile> file) {
   if (slash == std::string::npos) return Status::Corrupt("zip record '" + first + "' has no folder");
   const std::string prefix = first.substr(0, slash + 1);
   std::unordered_map<std::string, const zip::Entry*> by_name;
+  const zip::Entry* compressed = nullptr;
   for (const auto& e : entries) {
     if (e.name.compare(0, prefix.size(), prefix) != 0) continue;
     by_name.emplace(e.name.substr(prefix.size()), &e);
+    if (e.compressed && compressed == nullptr) compressed = &e;
   }
-  if (by_name.count("constants.pkl") || by_name.count("code/")) {
+  if (by_name.count("constants.pkl")) {
     return Status::Unsupported(
         "this is a TorchScript archive (torch.jit.save), not a torch.save checkpoint; load it "
         "with torch.jit.load / torch::jit::load");
+  }
+  if (compressed != nullptr) {
+    return Status::Unsupported("zip record " + compressed->name +
+                               " is compressed; torch.save stores every record uncompressed "
+                               "(was this file re-zipped?)");
   }
   if (auto it = by_name.find("byteorder"); it != by_name.end()) {
     std::string order(reinterpret_cast<const char*>(d + it->second->data_offset),

@@ -27,7 +27,8 @@ Result<WeightsFormat> FormatForPath(const std::string& path) {
 Result<Weights> LoadWeights(const std::string& path) {
   CAIRN_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
   // A zip (torch.save since 1.6) or a bare pickle (the legacy format) is PyTorch's.
-  if (LooksLikeZip(file->data(), file->size()) || (file->size() > 0 && file->data()[0] == 0x80)) {
+  if (LooksLikeZip(file->data(), file->size()) ||
+      LooksLikeLegacyTorchSave(file->data(), file->size())) {
     auto root = ReadPyTorch(file);
     if (!root.ok()) return root.status().WithContext(path);
     return Weights{WeightsFormat::kPyTorch, std::move(root).value(), {}};

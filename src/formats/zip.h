@@ -17,11 +17,12 @@ struct Entry {
   uint64_t data_offset = 0;  // where the payload starts in the file
   uint64_t size = 0;
   uint32_t crc32 = 0;
+  bool compressed = false;  // stored (method 0) or not
 };
 
 // Reads the central directory of a mapped zip. Every offset and size is checked against the
-// file before it is used; compressed records are refused (torch.save never compresses, and a
-// stored record cannot expand, so no zip bomb gets through).
+// file before it is used. Compressed records are listed (flagged) but never inflated here:
+// callers refuse them, so no zip bomb gets through.
 Result<std::vector<Entry>> ReadDirectory(const MappedFile& file);
 
 // One record to write: its name and its payload as a list of byte runs.

@@ -96,16 +96,11 @@ Result<std::vector<Entry>> ReadDirectory(const MappedFile& file) {
       x += 4 + len;
     }
     if (flags & 1) return Bad("record " + name + " is encrypted");
-    if (method != 0) {
-      return Status::Unsupported("zip record " + name +
-                                 " is compressed; torch.save files store every record "
-                                 "uncompressed (was this file re-zipped?)");
-    }
-    if (csize != usize) return Bad("stored record " + name + " has two different sizes");
+    if (method == 0 && csize != usize) return Bad("stored record " + name + " has two sizes");
     if (!c.Has(local, 30) || c.U32(local) != kLocalSig) return Bad("bad local header for " + name);
     uint64_t data = local + 30 + c.U16(local + 26) + c.U16(local + 28);
-    if (!c.Has(data, usize)) return Bad("record " + name + " runs past the end of the file");
-    entries.push_back(Entry{std::move(name), data, usize, crc});
+    if (!c.Has(data, csize)) return Bad("record " + name + " runs past the end of the file");
+    entries.push_back(Entry{std::move(name), data, csize, crc, method != 0});
     off = next;
   }
   return entries;

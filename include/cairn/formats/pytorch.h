@@ -26,5 +26,7 @@ Status WritePyTorch(const std::string& path, const Value& root);
 
 // True when the bytes start like a zip archive (a torch.save file or a TorchScript archive).
 bool LooksLikeZip(const uint8_t* data, size_t size);
+// True when the bytes start with the pickled magic number of the legacy (pre-1.6) format.
+bool LooksLikeLegacyTorchSave(const uint8_t* data, size_t size);
 
 }  // namespace cairn
