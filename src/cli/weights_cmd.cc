@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "cairn/core/parallel.h"
 #include "cairn/formats/weights.h"
 #include "commands.h"
 
@@ -33,12 +32,7 @@ int Inspect(const std::string& path, bool json) {
   if (!w.ok()) return Fail(w.status());
   auto tensors = FlattenTensors(w->root);
   if (json) {
-    std::vector<std::string> digests(tensors.size());
-    Status st = ParallelFor(tensors.size(), [&](size_t i) {
-      digests[i] = ToHex(tensors[i].tensor->Sha256());
-      return Status::OK();
-    });
-    if (!st.ok()) return Fail(st);
+    const auto digests = HashTensors(tensors);
     nlohmann::ordered_json out;
     out["format"] = FormatName(w->format);
     out["tensors"] = nlohmann::ordered_json::array();
@@ -47,7 +41,7 @@ int Inspect(const std::string& path, bool json) {
       out["tensors"].push_back({{"name", tensors[i].name},
                                 {"dtype", DTypeName(t.dtype)},
                                 {"shape", t.shape},
-                                {"sha256", digests[i]}});
+                                {"sha256", ToHex(digests[i])}});
     }
     std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return kExitOk;
@@ -59,7 +53,8 @@ int Inspect(const std::string& path, bool json) {
     ws = std::max(ws, ShapeText(nt.tensor->shape).size());
     total += nt.tensor->nbytes();
   }
-  std::printf("%-*s  %-*s  %-*s  %s\n", int(wn), "NAME", int(wd), "DTYPE", int(ws), "SHAPE", "SIZE");
+  std::printf("%-*s  %-*s  %-*s  %s\n", int(wn), "NAME", int(wd), "DTYPE", int(ws), "SHAPE",
+              "SIZE");
   for (const auto& nt : tensors) {
     const Tensor& t = *nt.tensor;
     std::printf("%-*s  %-*s  %-*s  %s\n", int(wn), nt.name.c_str(), int(wd),
@@ -93,8 +88,7 @@ int Diff(const std::string& a_path, const std::string& b_path) {
     const char* tag = d.kind == TensorDiff::Kind::kAdded     ? "+"
                       : d.kind == TensorDiff::Kind::kRemoved ? "-"
                                                              : "~";
-    std::printf("%s %s%s%s\n", tag, d.name.c_str(), d.detail.empty() ? "" : "  ",
-                d.detail.c_str());
+    std::printf("%s %s%s%s\n", tag, d.name.c_str(), d.detail.empty() ? "" : "  ", d.detail.c_str());
   }
   if (diffs.empty()) {
     std::printf("tensors are identical\n");
@@ -109,20 +103,24 @@ void AddWeightsCommands(CLI::App& app, Action* action) {
   auto* weights = app.add_subcommand("weights", "Inspect, convert and compare weight files");
   weights->require_subcommand(1);
 
-  auto* inspect = weights->add_subcommand("inspect", "List the tensors of a PyTorch or safetensors file");
+  auto* inspect =
+      weights->add_subcommand("inspect", "List the tensors of a PyTorch or safetensors file");
   static std::string inspect_path;
   static bool inspect_json = false;
   inspect->add_option("FILE", inspect_path, "weights file")->required();
   inspect->add_flag("--json", inspect_json, "print JSON with each tensor's SHA-256");
   inspect->callback([action] { *action = [] { return Inspect(inspect_path, inspect_json); }; });
 
-  auto* convert = weights->add_subcommand("convert", "Convert between PyTorch and safetensors (by extension)");
+  auto* convert =
+      weights->add_subcommand("convert", "Convert between PyTorch and safetensors (by extension)");
   static std::string conv_in, conv_out;
   convert->add_option("IN", conv_in, "input file")->required();
-  convert->add_option("OUT", conv_out, "output file (.safetensors, .pt, .pth, .bin, .ckpt)")->required();
+  convert->add_option("OUT", conv_out, "output file (.safetensors, .pt, .pth, .bin, .ckpt)")
+      ->required();
   convert->callback([action] { *action = [] { return Convert(conv_in, conv_out); }; });
 
-  auto* diff = weights->add_subcommand("diff", "Compare the tensors of two files (exit 0 equal, 1 different)");
+  auto* diff = weights->add_subcommand(
+      "diff", "Compare the tensors of two files (exit 0 equal, 1 different)");
   static std::string diff_a, diff_b;
   diff->add_option("A", diff_a, "first file")->required();
   diff->add_option("B", diff_b, "second file")->required();

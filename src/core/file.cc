@@ -37,16 +37,26 @@ Result<std::shared_ptr<const MappedFile>> MappedFile::Open(const std::string& pa
     void* p = ::mmap(nullptr, m->size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
     if (p == MAP_FAILED) return Status::FromErrno("mmap " + path, errno);
     m->data_ = static_cast<const uint8_t*>(p);
+    m->mapped_ = true;
   }
   return std::shared_ptr<const MappedFile>(std::move(m));
 }
 
+std::shared_ptr<const MappedFile> MappedFile::FromString(std::string bytes, std::string name) {
+  std::shared_ptr<MappedFile> m(new MappedFile());
+  m->owned_ = std::move(bytes);
+  m->path_ = std::move(name);
+  m->size_ = m->owned_.size();
+  m->data_ = m->size_ ? reinterpret_cast<const uint8_t*>(m->owned_.data()) : nullptr;
+  return m;
+}
+
 MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (mapped_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 void MappedFile::WillNeed(size_t offset, size_t len) const {
-  if (data_ == nullptr || offset >= size_) return;
+  if (!mapped_ || offset >= size_) return;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   size_t start = offset & ~(page - 1);
   size_t end = std::min(size_, offset + len);
@@ -100,7 +110,7 @@ Status AtomicFileWriter::Append(const void* data, size_t size) {
   return Status::OK();
 }
 
-Status AtomicFileWriter::Commit() {
+Status AtomicFileWriter::Commit(bool sync) {
   if (committed_) return Status::Internal("AtomicFileWriter committed twice");
   // The file must be as long as the append position even if its tail was only Seek()ed over.
   struct stat st {};
@@ -109,7 +119,7 @@ Status AtomicFileWriter::Commit() {
       ::ftruncate(fd_.get(), static_cast<off_t>(pos_)) != 0) {
     return Status::FromErrno("truncate " + tmp_path_, errno);
   }
-  if (::fsync(fd_.get()) != 0) return Status::FromErrno("fsync " + tmp_path_, errno);
+  if (sync && ::fsync(fd_.get()) != 0) return Status::FromErrno("fsync " + tmp_path_, errno);
   if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
     return Status::FromErrno("rename to " + path_, errno);
   }

@@ -1,6 +1,7 @@
 #include "cairn/core/parallel.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -8,6 +9,10 @@
 namespace cairn {
 
 size_t DefaultParallelism() {
+  if (const char* env = std::getenv("CAIRN_THREADS")) {
+    long v = std::strtol(env, nullptr, 10);
+    if (v > 0 && v <= 1024) return static_cast<size_t>(v);
+  }
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : n;
 }

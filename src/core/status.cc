@@ -27,18 +27,30 @@ Status Status::FromErrno(std::string_view context, int err) {
 
 std::string_view Status::CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kNotFound: return "not found";
-    case Code::kAlreadyExists: return "already exists";
-    case Code::kPreconditionFailed: return "precondition failed";
-    case Code::kPermissionDenied: return "permission denied";
-    case Code::kCorrupt: return "corrupt input";
-    case Code::kUnsupported: return "unsupported";
-    case Code::kUnsafe: return "refused as unsafe";
-    case Code::kTransient: return "transient error";
-    case Code::kIOError: return "I/O error";
-    case Code::kInternal: return "internal error";
+    case Code::kOk:
+      return "OK";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kAlreadyExists:
+      return "already exists";
+    case Code::kPreconditionFailed:
+      return "precondition failed";
+    case Code::kPermissionDenied:
+      return "permission denied";
+    case Code::kCorrupt:
+      return "corrupt input";
+    case Code::kUnsupported:
+      return "unsupported";
+    case Code::kUnsafe:
+      return "refused as unsafe";
+    case Code::kTransient:
+      return "transient error";
+    case Code::kIOError:
+      return "I/O error";
+    case Code::kInternal:
+      return "internal error";
   }
   return "unknown";
 }

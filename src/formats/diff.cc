@@ -30,10 +30,10 @@ std::vector<TensorDiff> DiffTensors(const Value& a, const Value& b) {
     }
     const Tensor &x = *nt.tensor, &y = *it->second;
     if (x.dtype != y.dtype) {
-      out.push_back({TensorDiff::Kind::kChanged, nt.name,
-                     "dtype " + std::string(DTypeName(x.dtype)) + " -> " +
-                         std::string(DTypeName(y.dtype)),
-                     0});
+      out.push_back(
+          {TensorDiff::Kind::kChanged, nt.name,
+           "dtype " + std::string(DTypeName(x.dtype)) + " -> " + std::string(DTypeName(y.dtype)),
+           0});
       continue;
     }
     if (x.shape != y.shape) {

@@ -11,7 +11,7 @@ struct Info {
 };
 
 constexpr Info kInfo[] = {
-    {DType::kF32, "F32", 4, "FloatStorage"},     {DType::kF16, "F16", 2, "HalfStorage"},
+    {DType::kF32, "F32", 4, "FloatStorage"},      {DType::kF16, "F16", 2, "HalfStorage"},
     {DType::kBF16, "BF16", 2, "BFloat16Storage"}, {DType::kF64, "F64", 8, "DoubleStorage"},
     {DType::kI64, "I64", 8, "LongStorage"},       {DType::kI32, "I32", 4, "IntStorage"},
     {DType::kI16, "I16", 2, "ShortStorage"},      {DType::kI8, "I8", 1, "CharStorage"},

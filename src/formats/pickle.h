@@ -25,6 +25,7 @@ Result<Value> Unpickle(const uint8_t* data, size_t size, const StorageLoader& lo
 // Pickles `root` as torch.save (1.13) does, with protocol 2 and only the opcodes and globals that
 // torch.load(weights_only=True) accepts. Each distinct Storage becomes a record key "0", "1", ...
 // in first-seen order; `storages` receives them in key order.
-Result<std::string> Pickle(const Value& root, std::vector<std::shared_ptr<const Storage>>* storages);
+Result<std::string> Pickle(const Value& root,
+                           std::vector<std::shared_ptr<const Storage>>* storages);
 
 }  // namespace cairn::pickle

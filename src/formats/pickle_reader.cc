@@ -142,10 +142,10 @@ class Unpickler {
   std::vector<Value> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, Value> memo_;
-  std::vector<Value> created_;                        // every container, for teardown
-  std::unordered_map<const void*, Global> globals_;   // marker tuple -> global
-  std::unordered_set<const Tensor*> raw_storages_;    // tensors that stand for a bare storage
-  std::unordered_set<const void*> keep_;              // containers reachable from the result
+  std::vector<Value> created_;                       // every container, for teardown
+  std::unordered_map<const void*, Global> globals_;  // marker tuple -> global
+  std::unordered_set<const Tensor*> raw_storages_;   // tensors that stand for a bare storage
+  std::unordered_set<const void*> keep_;             // containers reachable from the result
 };
 
 Result<Value> Unpickler::Run() {
@@ -333,18 +333,28 @@ Status Unpickler::Step(uint8_t op) {
     }
     case 0x95:  // FRAME: a length hint only
       return ReadLE<uint64_t>().status();
-    case '(': marks_.push_back(stack_.size()); return Status::OK();
-    case '0': return Pop().status();
-    case '1': return PopMark().status();
+    case '(':
+      marks_.push_back(stack_.size());
+      return Status::OK();
+    case '0':
+      return Pop().status();
+    case '1':
+      return PopMark().status();
     case '2': {  // DUP
       CAIRN_ASSIGN_OR_RETURN(Value * top, Top());
       CAIRN_RETURN_IF_ERROR(Charge(*top));
       stack_.push_back(*top);
       return Status::OK();
     }
-    case 'N': stack_.emplace_back(); return Status::OK();
-    case 0x88: stack_.push_back(Value::Bool(true)); return Status::OK();
-    case 0x89: stack_.push_back(Value::Bool(false)); return Status::OK();
+    case 'N':
+      stack_.emplace_back();
+      return Status::OK();
+    case 0x88:
+      stack_.push_back(Value::Bool(true));
+      return Status::OK();
+    case 0x89:
+      stack_.push_back(Value::Bool(false));
+      return Status::OK();
     case 'J': {
       CAIRN_ASSIGN_OR_RETURN(int32_t v, ReadLE<int32_t>());
       return PushInt(v);
@@ -375,13 +385,13 @@ Status Unpickler::Step(uint8_t op) {
       stack_.push_back(Value::Float(d));
       return Status::OK();
     }
-    case 'X':    // BINUNICODE
-    case 0x8c:   // SHORT_BINUNICODE
-    case 0x8d:   // BINUNICODE8
-    case 'T':    // BINSTRING (Python 2 str)
-    case 'U':    // SHORT_BINSTRING
-    case 'B':    // BINBYTES
-    case 'C':    // SHORT_BINBYTES
+    case 'X':     // BINUNICODE
+    case 0x8c:    // SHORT_BINUNICODE
+    case 0x8d:    // BINUNICODE8
+    case 'T':     // BINSTRING (Python 2 str)
+    case 'U':     // SHORT_BINSTRING
+    case 'B':     // BINBYTES
+    case 'C':     // SHORT_BINBYTES
     case 0x8e: {  // BINBYTES8
       uint64_t n;
       if (op == 0x8c || op == 'U' || op == 'C') {
@@ -398,13 +408,20 @@ Status Unpickler::Step(uint8_t op) {
       stack_.push_back(is_bytes ? Value::BytesValue(std::move(s)) : Value::String(std::move(s)));
       return Status::OK();
     }
-    case ']': stack_.push_back(Track(Value::List())); return Status::OK();
-    case ')': stack_.push_back(Track(Value::Tuple())); return Status::OK();
-    case '}': stack_.push_back(Track(Value::Dict())); return Status::OK();
-    case 'l':  // LIST
+    case ']':
+      stack_.push_back(Track(Value::List()));
+      return Status::OK();
+    case ')':
+      stack_.push_back(Track(Value::Tuple()));
+      return Status::OK();
+    case '}':
+      stack_.push_back(Track(Value::Dict()));
+      return Status::OK();
+    case 'l':    // LIST
     case 't': {  // TUPLE
       CAIRN_ASSIGN_OR_RETURN(auto items, PopMark());
-      stack_.push_back(Track(op == 'l' ? Value::List(std::move(items)) : Value::Tuple(std::move(items))));
+      stack_.push_back(
+          Track(op == 'l' ? Value::List(std::move(items)) : Value::Tuple(std::move(items))));
       return Status::OK();
     }
     case 0x85:
@@ -538,7 +555,12 @@ Status Unpickler::Step(uint8_t op) {
       CAIRN_ASSIGN_OR_RETURN(Value pid, Pop());
       return PersistentLoad(pid);
     }
-    case 'i': case 'o': case 0x92: case 0x82: case 0x83: case 0x84:
+    case 'i':
+    case 'o':
+    case 0x92:
+    case 0x82:
+    case 0x83:
+    case 0x84:
       return Status::Unsafe("pickle opcode 0x" + ToHex(&op, 1) +
                             " builds arbitrary objects; cairn refuses it");
     default:

@@ -145,9 +145,15 @@ Status Pickler::SaveItems(const std::vector<Value>& items, size_t depth) {
 Status Pickler::Save(const Value& v, size_t depth) {
   if (depth > 512) return Status::Unsupported("containers nested more than 512 deep");
   switch (v.kind()) {
-    case Value::Kind::kNone: Op('N'); return Status::OK();
-    case Value::Kind::kBool: Op(v.as_bool() ? '\x88' : '\x89'); return Status::OK();
-    case Value::Kind::kInt: Int(v.as_int()); return Status::OK();
+    case Value::Kind::kNone:
+      Op('N');
+      return Status::OK();
+    case Value::Kind::kBool:
+      Op(v.as_bool() ? '\x88' : '\x89');
+      return Status::OK();
+    case Value::Kind::kInt:
+      Int(v.as_int());
+      return Status::OK();
     case Value::Kind::kFloat: {
       double d = v.as_float();
       uint64_t u;
@@ -156,7 +162,9 @@ Status Pickler::Save(const Value& v, size_t depth) {
       for (int i = 7; i >= 0; --i) out_.push_back(static_cast<char>(u >> (8 * i)));
       return Status::OK();
     }
-    case Value::Kind::kString: Str(v.as_string()); return Status::OK();
+    case Value::Kind::kString:
+      Str(v.as_string());
+      return Status::OK();
     case Value::Kind::kBytes: {
       // Protocol 2 writes bytes as _codecs.encode(<latin-1 text>, 'latin1').
       std::string text;
@@ -219,14 +227,16 @@ Status Pickler::Save(const Value& v, size_t depth) {
       }
       return Status::OK();
     }
-    case Value::Kind::kTensor: return SaveTensor(v.tensor());
+    case Value::Kind::kTensor:
+      return SaveTensor(v.tensor());
   }
   return Status::Internal("unknown value kind");
 }
 
 }  // namespace
 
-Result<std::string> Pickle(const Value& root, std::vector<std::shared_ptr<const Storage>>* storages) {
+Result<std::string> Pickle(const Value& root,
+                           std::vector<std::shared_ptr<const Storage>>* storages) {
   storages->clear();
   Pickler p(storages);
   p.Proto();

@@ -39,7 +39,8 @@ Result<Value> ReadPyTorch(std::shared_ptr<const MappedFile> file) {
   // All records live under one folder, named after the first record's.
   const std::string& first = entries[0].name;
   const size_t slash = first.find('/');
-  if (slash == std::string::npos) return Status::Corrupt("zip record '" + first + "' has no folder");
+  if (slash == std::string::npos)
+    return Status::Corrupt("zip record '" + first + "' has no folder");
   const std::string prefix = first.substr(0, slash + 1);
   std::unordered_map<std::string, const zip::Entry*> by_name;
   const zip::Entry* compressed = nullptr;
@@ -80,8 +81,8 @@ Result<Value> ReadPyTorch(std::shared_ptr<const MappedFile> file) {
     const uint64_t es = DTypeSize(dtype);
     if (numel < 0 || static_cast<uint64_t>(numel) > rec->second->size / es) {
       return Status::Corrupt("storage " + key + " claims " + std::to_string(numel) +
-                             " elements but its record holds " +
-                             std::to_string(rec->second->size) + " bytes");
+                             " elements but its record holds " + std::to_string(rec->second->size) +
+                             " bytes");
     }
     auto s = Storage::Borrowed(dtype, d + rec->second->data_offset, numel * es, file);
     storages.emplace(key, s);

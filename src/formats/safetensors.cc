@@ -174,7 +174,8 @@ Status WriteSafetensors(const std::string& path, const std::vector<NamedTensor>&
   }
   std::string text = header.dump(-1, ' ', false, Json::error_handler_t::replace);
   text.append((8 - text.size() % 8) % 8, ' ');
-  if (text.size() > kSafetensorsMaxHeader) return Status::InvalidArgument("safetensors: header too big");
+  if (text.size() > kSafetensorsMaxHeader)
+    return Status::InvalidArgument("safetensors: header too big");
   CAIRN_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(path));
   uint64_t hn = text.size();
   uint8_t len[8];

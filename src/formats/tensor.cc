@@ -44,8 +44,9 @@ Result<Tensor> Tensor::FromBytes(DType dtype, std::vector<int64_t> shape,
   t.storage = Storage::Owned(dtype, std::move(bytes));
   CAIRN_RETURN_IF_ERROR(t.Validate());
   if (t.nbytes() != t.storage->nbytes) {
-    return Status::InvalidArgument("tensor of " + std::to_string(t.nbytes()) + " bytes built from " +
-                                   std::to_string(t.storage->nbytes) + " bytes");
+    return Status::InvalidArgument("tensor of " + std::to_string(t.nbytes()) +
+                                   " bytes built from " + std::to_string(t.storage->nbytes) +
+                                   " bytes");
   }
   return t;
 }
@@ -205,16 +206,26 @@ double Tensor::ElementAsDouble(int64_t i) const {
     return v;
   };
   switch (dtype) {
-    case DType::kF32: return load(float{});
-    case DType::kF64: return load(double{});
-    case DType::kF16: return HalfToFloat(load(uint16_t{}));
-    case DType::kBF16: return BFloat16ToFloat(load(uint16_t{}));
-    case DType::kI64: return static_cast<double>(load(int64_t{}));
-    case DType::kI32: return load(int32_t{});
-    case DType::kI16: return load(int16_t{});
-    case DType::kI8: return load(int8_t{});
-    case DType::kU8: return load(uint8_t{});
-    case DType::kBool: return load(uint8_t{}) != 0 ? 1.0 : 0.0;
+    case DType::kF32:
+      return load(float{});
+    case DType::kF64:
+      return load(double{});
+    case DType::kF16:
+      return HalfToFloat(load(uint16_t{}));
+    case DType::kBF16:
+      return BFloat16ToFloat(load(uint16_t{}));
+    case DType::kI64:
+      return static_cast<double>(load(int64_t{}));
+    case DType::kI32:
+      return load(int32_t{});
+    case DType::kI16:
+      return load(int16_t{});
+    case DType::kI8:
+      return load(int8_t{});
+    case DType::kU8:
+      return load(uint8_t{});
+    case DType::kBool:
+      return load(uint8_t{}) != 0 ? 1.0 : 0.0;
   }
   return 0;
 }

@@ -1,7 +1,11 @@
 #include "cairn/formats/value.h"
 
+#include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <unordered_set>
+
+#include "cairn/core/parallel.h"
 
 namespace cairn {
 
@@ -35,9 +39,12 @@ std::vector<Value>* Value::sequence() const {
 
 std::string Value::HashKey() const {
   switch (kind()) {
-    case Kind::kNone: return "n";
-    case Kind::kBool: return as_bool() ? "i1" : "i0";  // True == 1 in Python
-    case Kind::kInt: return "i" + std::to_string(as_int());
+    case Kind::kNone:
+      return "n";
+    case Kind::kBool:
+      return as_bool() ? "i1" : "i0";  // True == 1 in Python
+    case Kind::kInt:
+      return "i" + std::to_string(as_int());
     case Kind::kFloat: {
       double f = as_float();
       if (f == static_cast<double>(static_cast<int64_t>(f))) {
@@ -47,8 +54,10 @@ std::string Value::HashKey() const {
       std::memcpy(buf, &f, sizeof(f));
       return "f" + std::string(buf, sizeof(f));
     }
-    case Kind::kString: return "s" + as_string();
-    case Kind::kBytes: return "b" + as_bytes();
+    case Kind::kString:
+      return "s" + as_string();
+    case Kind::kBytes:
+      return "b" + as_bytes();
     case Kind::kTuple: {
       std::string k = "t(";
       for (const Value& v : tuple().items) {
@@ -58,23 +67,30 @@ std::string Value::HashKey() const {
       }
       return k + ")";
     }
-    default: return "";
+    default:
+      return "";
   }
 }
 
 std::string Value::ToDisplayString() const {
   switch (kind()) {
-    case Kind::kNone: return "None";
-    case Kind::kBool: return as_bool() ? "True" : "False";
-    case Kind::kInt: return std::to_string(as_int());
+    case Kind::kNone:
+      return "None";
+    case Kind::kBool:
+      return as_bool() ? "True" : "False";
+    case Kind::kInt:
+      return std::to_string(as_int());
     case Kind::kFloat: {
       char buf[64];
       std::snprintf(buf, sizeof(buf), "%.17g", as_float());
       return buf;
     }
-    case Kind::kString: return as_string();
-    case Kind::kBytes: return "<bytes>";
-    case Kind::kList: return "<list>";
+    case Kind::kString:
+      return as_string();
+    case Kind::kBytes:
+      return "<bytes>";
+    case Kind::kList:
+      return "<list>";
     case Kind::kTuple: {
       std::string s = "(";
       for (size_t i = 0; i < tuple().items.size(); ++i) {
@@ -83,8 +99,10 @@ std::string Value::ToDisplayString() const {
       }
       return s + ")";
     }
-    case Kind::kDict: return "<dict>";
-    case Kind::kTensor: return "<tensor>";
+    case Kind::kDict:
+      return "<dict>";
+    case Kind::kTensor:
+      return "<tensor>";
   }
   return "";
 }
@@ -113,7 +131,9 @@ namespace {
 void Flatten(const Value& v, const std::string& prefix, std::vector<NamedTensor>& out) {
   auto join = [&](const std::string& part) { return prefix.empty() ? part : prefix + "." + part; };
   switch (v.kind()) {
-    case Value::Kind::kTensor: out.push_back({prefix, v.tensor_ptr()}); break;
+    case Value::Kind::kTensor:
+      out.push_back({prefix, v.tensor_ptr()});
+      break;
     case Value::Kind::kList:
     case Value::Kind::kTuple: {
       const auto& items = *v.sequence();
@@ -123,11 +143,13 @@ void Flatten(const Value& v, const std::string& prefix, std::vector<NamedTensor>
     case Value::Kind::kDict:
       for (const auto& [k, item] : v.dict().items) Flatten(item, join(k.ToDisplayString()), out);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
-Status Check(const Value& v, size_t depth, size_t max_depth, std::unordered_set<const void*>& path) {
+Status Check(const Value& v, size_t depth, size_t max_depth,
+             std::unordered_set<const void*>& path) {
   if (depth > max_depth) {
     return Status::Unsupported("containers nested more than " + std::to_string(max_depth) +
                                " deep");
@@ -148,7 +170,8 @@ Status Check(const Value& v, size_t depth, size_t max_depth, std::unordered_set<
       }
       for (const auto& [k, c] : v.dict().attrs) children.push_back(&c);
       break;
-    default: return Status::OK();
+    default:
+      return Status::OK();
   }
   if (!path.insert(id).second) return Status::Unsupported("a container that contains itself");
   for (const Value* c : children) CAIRN_RETURN_IF_ERROR(Check(*c, depth + 1, max_depth, path));
@@ -172,6 +195,21 @@ std::vector<NamedTensor> FlattenTensors(const Value& root) {
   return out;
 }
 
+std::vector<Sha256Digest> HashTensors(const std::vector<NamedTensor>& tensors) {
+  // Largest first, so that one big tensor does not start last and run alone.
+  std::vector<size_t> order(tensors.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return tensors[a].tensor->nbytes() > tensors[b].tensor->nbytes();
+  });
+  std::vector<Sha256Digest> out(tensors.size());
+  (void)ParallelFor(order.size(), [&](size_t i) {
+    out[order[i]] = tensors[order[i]].tensor->Sha256();
+    return Status::OK();
+  });
+  return out;
+}
+
 Status ValidateTree(const Value& root, size_t max_depth) {
   std::unordered_set<const void*> path;
   return Check(root, 0, max_depth, path);
@@ -180,15 +218,20 @@ Status ValidateTree(const Value& root, size_t max_depth) {
 bool DeepEqual(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
-    case Value::Kind::kNone: return true;
-    case Value::Kind::kBool: return a.as_bool() == b.as_bool();
-    case Value::Kind::kInt: return a.as_int() == b.as_int();
+    case Value::Kind::kNone:
+      return true;
+    case Value::Kind::kBool:
+      return a.as_bool() == b.as_bool();
+    case Value::Kind::kInt:
+      return a.as_int() == b.as_int();
     case Value::Kind::kFloat: {
       double x = a.as_float(), y = b.as_float();
       return std::memcmp(&x, &y, sizeof(x)) == 0 || x == y;
     }
-    case Value::Kind::kString: return a.as_string() == b.as_string();
-    case Value::Kind::kBytes: return a.as_bytes() == b.as_bytes();
+    case Value::Kind::kString:
+      return a.as_string() == b.as_string();
+    case Value::Kind::kBytes:
+      return a.as_bytes() == b.as_bytes();
     case Value::Kind::kList:
     case Value::Kind::kTuple: {
       const auto &x = *a.sequence(), &y = *b.sequence();
@@ -210,12 +253,14 @@ bool DeepEqual(const Value& a, const Value& b) {
         }
       }
       for (size_t i = 0; i < x.attrs.size(); ++i) {
-        if (x.attrs[i].first != y.attrs[i].first || !DeepEqual(x.attrs[i].second, y.attrs[i].second))
+        if (x.attrs[i].first != y.attrs[i].first ||
+            !DeepEqual(x.attrs[i].second, y.attrs[i].second))
           return false;
       }
       return true;
     }
-    case Value::Kind::kTensor: return TensorsEqual(a.tensor(), b.tensor());
+    case Value::Kind::kTensor:
+      return TensorsEqual(a.tensor(), b.tensor());
   }
   return false;
 }

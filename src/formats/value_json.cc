@@ -14,17 +14,22 @@ class Encoder {
     if (depth > 512) return Status::Unsupported("containers nested more than 512 deep");
     auto join = [&](const std::string& part) { return name.empty() ? part : name + "." + part; };
     switch (v.kind()) {
-      case Value::Kind::kNone: return Json(nullptr);
-      case Value::Kind::kBool: return Json(v.as_bool());
-      case Value::Kind::kInt: return Json(v.as_int());
+      case Value::Kind::kNone:
+        return Json(nullptr);
+      case Value::Kind::kBool:
+        return Json(v.as_bool());
+      case Value::Kind::kInt:
+        return Json(v.as_int());
       case Value::Kind::kFloat: {
         double f = v.as_float();
         if (std::isnan(f)) return Json{{"$float", "nan"}};
         if (std::isinf(f)) return Json{{"$float", f > 0 ? "inf" : "-inf"}};
         return Json(f);
       }
-      case Value::Kind::kString: return Json(v.as_string());
-      case Value::Kind::kBytes: return Json{{"$bytes", ToHex(v.as_bytes().data(), v.as_bytes().size())}};
+      case Value::Kind::kString:
+        return Json(v.as_string());
+      case Value::Kind::kBytes:
+        return Json{{"$bytes", ToHex(v.as_bytes().data(), v.as_bytes().size())}};
       case Value::Kind::kList:
       case Value::Kind::kTuple: {
         Json arr = Json::array();
@@ -83,16 +88,21 @@ Result<Value> DecodeAt(const Json& j,
                        size_t depth) {
   if (depth > 512) return Bad("nested too deep");
   switch (j.type()) {
-    case Json::value_t::null: return Value();
-    case Json::value_t::boolean: return Value::Bool(j.get<bool>());
-    case Json::value_t::number_integer: return Value::Int(j.get<int64_t>());
+    case Json::value_t::null:
+      return Value();
+    case Json::value_t::boolean:
+      return Value::Bool(j.get<bool>());
+    case Json::value_t::number_integer:
+      return Value::Int(j.get<int64_t>());
     case Json::value_t::number_unsigned: {
       uint64_t u = j.get<uint64_t>();
       if (u > static_cast<uint64_t>(INT64_MAX)) return Bad("integer out of range");
       return Value::Int(static_cast<int64_t>(u));
     }
-    case Json::value_t::number_float: return Value::Float(j.get<double>());
-    case Json::value_t::string: return Value::String(j.get<std::string>());
+    case Json::value_t::number_float:
+      return Value::Float(j.get<double>());
+    case Json::value_t::string:
+      return Value::String(j.get<std::string>());
     case Json::value_t::array: {
       std::vector<Value> items;
       for (const Json& x : j) {
@@ -101,8 +111,10 @@ Result<Value> DecodeAt(const Json& j,
       }
       return Value::List(std::move(items));
     }
-    case Json::value_t::object: break;
-    default: return Bad("unexpected JSON value");
+    case Json::value_t::object:
+      break;
+    default:
+      return Bad("unexpected JSON value");
   }
   if (j.contains("$float")) {
     const std::string s = j["$float"].is_string() ? j["$float"].get<std::string>() : "";

@@ -46,7 +46,9 @@ Result<Weights> LoadWeights(const std::string& path) {
   }
   if (!structure.empty()) {
     auto j = structure::Json::parse(structure, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return Status::Corrupt(path + ": metadata " + std::string(kStructureMetadataKey) + " is not JSON");
+    if (j.is_discarded())
+      return Status::Corrupt(path + ": metadata " + std::string(kStructureMetadataKey) +
+                             " is not JSON");
     std::unordered_map<std::string, std::shared_ptr<const Tensor>> by_name;
     for (auto& nt : st->tensors) by_name.emplace(nt.name, nt.tensor);
     auto root = structure::Decode(j, by_name);
@@ -58,7 +60,8 @@ Result<Weights> LoadWeights(const std::string& path) {
     return w;
   }
   w.root = Value::Dict(/*ordered=*/true);
-  for (auto& nt : st->tensors) w.root.dict().Set(Value::String(nt.name), Value::FromTensor(nt.tensor));
+  for (auto& nt : st->tensors)
+    w.root.dict().Set(Value::String(nt.name), Value::FromTensor(nt.tensor));
   return w;
 }
 

@@ -91,7 +91,8 @@ Result<std::vector<Entry>> ReadDirectory(const MappedFile& file) {
           y += 8;
           return true;
         };
-        if (!take(usize) || !take(csize) || !take(local)) return Bad("short ZIP64 field in " + name);
+        if (!take(usize) || !take(csize) || !take(local))
+          return Bad("short ZIP64 field in " + name);
       }
       x += 4 + len;
     }

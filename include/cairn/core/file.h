@@ -42,6 +42,8 @@ class UniqueFd {
 class MappedFile {
  public:
   static Result<std::shared_ptr<const MappedFile>> Open(const std::string& path);
+  // Bytes already in memory, presented the same way (for tests, fuzzers and downloads).
+  static std::shared_ptr<const MappedFile> FromString(std::string bytes, std::string name);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -57,6 +59,8 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   std::string path_;
+  std::string owned_;  // FromString's bytes; empty for a real mapping
+  bool mapped_ = false;
 };
 
 // Writes a file under a temporary name in the target's directory; Commit() fsyncs it and renames
@@ -76,7 +80,9 @@ class AtomicFileWriter {
   uint64_t position() const { return pos_; }
   // Moves the append position (the file grows when data is written past its end).
   void Seek(uint64_t pos) { pos_ = pos; }
-  Status Commit();
+  // Renames the file into place. With `sync` (the default) the data is fsynced first, so the file
+  // survives a power cut once Commit returns; without it, only a crash of the process.
+  Status Commit(bool sync = true);
 
  private:
   AtomicFileWriter() = default;

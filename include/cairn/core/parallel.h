@@ -8,7 +8,8 @@
 
 namespace cairn {
 
-// The number of threads to use for CPU-bound work: hardware concurrency, at least 1.
+// The number of threads to use for CPU-bound work: $CAIRN_THREADS when set, else the hardware
+// concurrency, at least 1.
 size_t DefaultParallelism();
 
 // Calls fn(i) for i in [0, n) on up to `threads` threads (0 = DefaultParallelism()), handing out

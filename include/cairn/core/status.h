@@ -70,7 +70,7 @@ class Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "Result built from an OK Status");
   }
@@ -98,10 +98,10 @@ class [[nodiscard]] Result {
 #define CAIRN_CONCAT(a, b) CAIRN_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function when `expr` (a Status) is not OK.
-#define CAIRN_RETURN_IF_ERROR(expr)              \
-  do {                                           \
-    ::cairn::Status _cairn_st = (expr);          \
-    if (!_cairn_st.ok()) return _cairn_st;       \
+#define CAIRN_RETURN_IF_ERROR(expr)        \
+  do {                                     \
+    ::cairn::Status _cairn_st = (expr);    \
+    if (!_cairn_st.ok()) return _cairn_st; \
   } while (0)
 
 // `CAIRN_ASSIGN_OR_RETURN(auto x, ResultExpr())`: declares x from the value or returns the Status.

@@ -22,7 +22,10 @@ Result<Value> ReadPyTorch(std::shared_ptr<const MappedFile> file);
 // tensors, ints, strings, bools, None and containers) returns the same object. Each storage is
 // written once (views and tied weights stay shared); records are 64-byte aligned. The file
 // appears under `path` only once complete.
-Status WritePyTorch(const std::string& path, const Value& root);
+struct WriteOptions {
+  bool sync = true;  // fsync before the file appears under its name
+};
+Status WritePyTorch(const std::string& path, const Value& root, const WriteOptions& options = {});
 
 // True when the bytes start like a zip archive (a torch.save file or a TorchScript archive).
 bool LooksLikeZip(const uint8_t* data, size_t size);

@@ -101,6 +101,9 @@ struct NamedTensor {
 };
 std::vector<NamedTensor> FlattenTensors(const Value& root);
 
+// The SHA-256 of every tensor (Tensor::Sha256), computed on all cores.
+std::vector<Sha256Digest> HashTensors(const std::vector<NamedTensor>& tensors);
+
 // Checks that a tree has no cycles and is at most `max_depth` deep.
 Status ValidateTree(const Value& root, size_t max_depth = 512);
 

@@ -41,7 +41,7 @@ struct TensorDiff {
   enum class Kind { kAdded, kRemoved, kChanged };
   Kind kind;
   std::string name;
-  std::string detail;  // e.g. "dtype F32 -> F16", "shape [2] -> [3]", "max |a-b| = 0.5"
+  std::string detail;       // e.g. "dtype F32 -> F16", "shape [2] -> [3]", "max |a-b| = 0.5"
   double max_abs_diff = 0;  // for value changes of numeric tensors
 };
 std::vector<TensorDiff> DiffTensors(const Value& a, const Value& b);

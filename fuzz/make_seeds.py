@@ -1,0 +1,56 @@
+"""Writes seed corpora for the fuzz targets with real PyTorch: python3 make_seeds.py OUTDIR"""
+import json
+import os
+import struct
+import sys
+import zipfile
+from collections import OrderedDict
+
+import torch
+
+out = sys.argv[1]
+for d in ("pytorch", "safetensors", "pickle"):
+    os.makedirs(os.path.join(out, d), exist_ok=True)
+
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+net(torch.randn(4, 3)).sum().backward()
+opt.step()
+base = torch.arange(12.0).reshape(3, 4)
+objects = {
+    "state_dict": net.state_dict(),
+    "keep_vars": net.state_dict(keep_vars=True),
+    "checkpoint": {"epoch": 1, "model": net.state_dict(), "optim": opt.state_dict(), "loss": 0.5},
+    "views": OrderedDict(base=base, view=base[1:, 2:], t=base.t(), scalar=torch.tensor(1)),
+    "dtypes": {str(dt): torch.ones(2, dtype=dt) for dt in
+               (torch.float16, torch.bfloat16, torch.float64, torch.int8, torch.bool)},
+    "nested": [1, (2, "x"), {0: None, "b": b"\x01"}, -5, 2**40],
+}
+for name, obj in objects.items():
+    path = os.path.join(out, "pytorch", name + ".pth")
+    torch.save(obj, path)
+    with zipfile.ZipFile(path) as z:
+        pkl = [n for n in z.namelist() if n.endswith("data.pkl")][0]
+        with open(os.path.join(out, "pickle", name + ".pkl"), "wb") as f:
+            f.write(z.read(pkl))
+
+
+def safetensors(path, tensors, meta=None):
+    header, buf = {}, b""
+    if meta:
+        header["__metadata__"] = meta
+    for name, t in tensors.items():
+        raw = t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        dt = {torch.float32: "F32", torch.float16: "F16", torch.int64: "I64", torch.uint8: "U8"}[t.dtype]
+        header[name] = {"dtype": dt, "shape": list(t.shape), "data_offsets": [len(buf), len(buf) + len(raw)]}
+        buf += raw
+    h = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + buf)
+
+
+safetensors(os.path.join(out, "safetensors", "a.safetensors"),
+            {"w": torch.randn(2, 3), "b": torch.arange(3), "e": torch.empty(0, dtype=torch.uint8)},
+            {"format": "pt"})
+safetensors(os.path.join(out, "safetensors", "b.safetensors"), {"h": torch.ones(4, dtype=torch.float16)})
