@@ -1,5 +1,6 @@
 // cairn weights inspect | convert | diff
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cairn/formats/weights.h"
@@ -100,31 +101,33 @@ int Diff(const std::string& a_path, const std::string& b_path) {
 }  // namespace
 
 void AddWeightsCommands(CLI::App& app, Action* action) {
+  // Parsed arguments live as long as the callbacks that read them.
+  struct Args {
+    std::string a, b;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
   auto* weights = app.add_subcommand("weights", "Inspect, convert and compare weight files");
   weights->require_subcommand(1);
 
   auto* inspect =
       weights->add_subcommand("inspect", "List the tensors of a PyTorch or safetensors file");
-  static std::string inspect_path;
-  static bool inspect_json = false;
-  inspect->add_option("FILE", inspect_path, "weights file")->required();
-  inspect->add_flag("--json", inspect_json, "print JSON with each tensor's SHA-256");
-  inspect->callback([action] { *action = [] { return Inspect(inspect_path, inspect_json); }; });
+  inspect->add_option("FILE", args->a, "weights file")->required();
+  inspect->add_flag("--json", args->json, "print JSON with each tensor's SHA-256");
+  inspect->callback([=] { *action = [=] { return Inspect(args->a, args->json); }; });
 
-  auto* convert =
-      weights->add_subcommand("convert", "Convert between PyTorch and safetensors (by extension)");
-  static std::string conv_in, conv_out;
-  convert->add_option("IN", conv_in, "input file")->required();
-  convert->add_option("OUT", conv_out, "output file (.safetensors, .pt, .pth, .bin, .ckpt)")
+  auto* convert = weights->add_subcommand(
+      "convert", "Convert between PyTorch and safetensors (the format follows the extension)");
+  convert->add_option("IN", args->a, "input file")->required();
+  convert->add_option("OUT", args->b, "output file (.safetensors, .pt, .pth, .bin, .ckpt)")
       ->required();
-  convert->callback([action] { *action = [] { return Convert(conv_in, conv_out); }; });
+  convert->callback([=] { *action = [=] { return Convert(args->a, args->b); }; });
 
   auto* diff = weights->add_subcommand(
-      "diff", "Compare the tensors of two files (exit 0 equal, 1 different)");
-  static std::string diff_a, diff_b;
-  diff->add_option("A", diff_a, "first file")->required();
-  diff->add_option("B", diff_b, "second file")->required();
-  diff->callback([action] { *action = [] { return Diff(diff_a, diff_b); }; });
+      "diff", "Compare the tensors of two files (exit 0 equal, 1 different, 2 error)");
+  diff->add_option("A", args->a, "first file")->required();
+  diff->add_option("B", args->b, "second file")->required();
+  diff->callback([=] { *action = [=] { return Diff(args->a, args->b); }; });
 }
 
 }  // namespace cairn::cli

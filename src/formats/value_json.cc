@@ -126,10 +126,12 @@ Result<Value> DecodeAt(const Json& j,
   if (j.contains("$bytes")) {
     if (!j["$bytes"].is_string()) return Bad("bad $bytes");
     const std::string hex = j["$bytes"].get<std::string>();
-    if (hex.size() % 2) return Bad("bad $bytes");
+    if (hex.size() % 2 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return Bad("bad $bytes");
+    }
     std::string out;
+    auto nib = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
     for (size_t i = 0; i < hex.size(); i += 2) {
-      auto nib = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
       out.push_back(static_cast<char>(nib(hex[i]) * 16 + nib(hex[i + 1])));
     }
     return Value::BytesValue(std::move(out));
