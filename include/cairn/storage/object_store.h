@@ -1,0 +1,145 @@
+// ObjectStore: the seam between cairn and where its bytes live (a local directory, any S3).
+//
+// Keys are '/'-separated paths relative to the store's root: non-empty, at most 1024 bytes, no
+// leading '/', no empty, "." or ".." segments, no NUL (ValidateKey). Every method is safe to call
+// from several threads at once, and several processes may use one store concurrently.
+//
+// Errors callers can tell apart (Status::Code): kNotFound (no such object), kPreconditionFailed
+// (a conditional put lost), kPermissionDenied (credentials or file modes), kTransient (retrying
+// may succeed), kInvalidArgument (a bad key or range); anything else is kIOError.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/core/status.h"
+
+namespace cairn {
+
+struct ObjectInfo {
+  std::string key;
+  uint64_t size = 0;
+  std::string etag;      // opaque; changes whenever the object is written
+  int64_t mtime_ms = 0;  // last modification, milliseconds since the epoch
+};
+
+// Bytes in [offset, offset + length); length unset means "to the end".
+struct ByteRange {
+  uint64_t offset = 0;
+  std::optional<uint64_t> length;
+};
+
+// Receives an object's bytes in order, in pieces. Returning an error stops the transfer.
+using ByteSink = std::function<Status(const uint8_t* data, size_t size)>;
+
+// Where a put reads its bytes from.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  // Reads up to `size` bytes; 0 means the end. Called from one thread at a time.
+  virtual Result<size_t> Read(uint8_t* buf, size_t size) = 0;
+  // The total size when known in advance (files, buffers).
+  virtual std::optional<uint64_t> size() const { return std::nullopt; }
+};
+
+// A source over a file (read with pread; the file is opened by Open).
+class FileSource : public ByteSource {
+ public:
+  static Result<std::unique_ptr<FileSource>> Open(const std::string& path);
+  ~FileSource() override;
+  Result<size_t> Read(uint8_t* buf, size_t size) override;
+  std::optional<uint64_t> size() const override { return size_; }
+  // Positional read, safe from several threads (for parallel uploads).
+  Result<size_t> ReadAt(uint64_t offset, uint8_t* buf, size_t size) const;
+
+ private:
+  FileSource() = default;
+  int fd_ = -1;
+  uint64_t size_ = 0, pos_ = 0;
+  std::string path_;
+};
+
+// A source over bytes in memory (not copied; they must outlive the source).
+class BufferSource : public ByteSource {
+ public:
+  BufferSource(const void* data, size_t size)
+      : data_(static_cast<const uint8_t*>(data)), size_(size) {}
+  explicit BufferSource(const std::string& s) : BufferSource(s.data(), s.size()) {}
+  Result<size_t> Read(uint8_t* buf, size_t size) override;
+  std::optional<uint64_t> size() const override { return size_; }
+
+ private:
+  const uint8_t* data_;
+  size_t size_, pos_ = 0;
+};
+
+struct PutOptions {
+  enum class Condition { kNone, kIfAbsent, kIfMatch };
+  // kIfAbsent: fail with kPreconditionFailed if the key exists (S3's If-None-Match: *).
+  // kIfMatch: fail with kPreconditionFailed unless the key exists with etag `if_match`.
+  Condition condition = Condition::kNone;
+  std::string if_match;
+  std::string content_type = "application/octet-stream";
+
+  static PutOptions IfAbsent() {
+    PutOptions o;
+    o.condition = Condition::kIfAbsent;
+    return o;
+  }
+  static PutOptions IfMatch(std::string etag) {
+    PutOptions o;
+    o.condition = Condition::kIfMatch;
+    o.if_match = std::move(etag);
+    return o;
+  }
+};
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+  ObjectStore(const ObjectStore&) = delete;
+  ObjectStore& operator=(const ObjectStore&) = delete;
+
+  // The URI this store was opened with, e.g. "file:///srv/models" or "s3://bucket/prefix".
+  virtual std::string uri() const = 0;
+
+  // Size, etag and time of one object. kNotFound when there is none.
+  virtual Result<ObjectInfo> Head(const std::string& key) = 0;
+
+  // Streams the object's bytes (or a range of them) into `sink`, never holding the whole object
+  // in memory. kNotFound when there is none; kInvalidArgument for a range starting past the end.
+  // If the sink fails, its error is returned and the transfer stops.
+  virtual Status Get(const std::string& key, const ByteSink& sink, ByteRange range = {}) = 0;
+
+  // Writes the object atomically: readers see the old object or the new one, never a part; a
+  // put that fails (source error, crash, lost condition) leaves the old state untouched.
+  virtual Result<ObjectInfo> Put(const std::string& key, ByteSource& source,
+                                 const PutOptions& options = {}) = 0;
+
+  // Every object whose key starts with `prefix` (all pages), sorted by key.
+  virtual Result<std::vector<ObjectInfo>> List(const std::string& prefix) = 0;
+
+  // Removes the object. Deleting a key that does not exist succeeds (as on S3).
+  virtual Status Delete(const std::string& key) = 0;
+
+ protected:
+  ObjectStore() = default;
+};
+
+// Checks a key against the rules above; the message names the key and the rule it breaks.
+Status ValidateKey(const std::string& key);
+
+// Opens a store by URI: "file:///abs/path", a plain path (relative or absolute), or
+// "s3://bucket[/prefix]". A local directory is created if missing.
+Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& uri);
+
+// Convenience wrappers.
+Result<ObjectInfo> PutString(ObjectStore& store, const std::string& key, const std::string& data,
+                             const PutOptions& options = {});
+Result<std::string> GetString(ObjectStore& store, const std::string& key, ByteRange range = {});
+
+}  // namespace cairn

@@ -1,0 +1,88 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "cairn/storage/object_store.h"
+
+namespace cairn {
+
+Result<std::unique_ptr<FileSource>> FileSource::Open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(path, errno);
+  std::unique_ptr<FileSource> s(new FileSource());
+  s->fd_ = fd;
+  s->path_ = path;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Status::FromErrno(path, errno);
+  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(path + ": not a regular file");
+  s->size_ = static_cast<uint64_t>(st.st_size);
+  return s;
+}
+
+FileSource::~FileSource() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<size_t> FileSource::ReadAt(uint64_t offset, uint8_t* buf, size_t size) const {
+  for (;;) {
+    ssize_t n = ::pread(fd_, buf, size, static_cast<off_t>(offset));
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno != EINTR) return Status::FromErrno("read " + path_, errno);
+  }
+}
+
+Result<size_t> FileSource::Read(uint8_t* buf, size_t size) {
+  CAIRN_ASSIGN_OR_RETURN(size_t n, ReadAt(pos_, buf, size));
+  pos_ += n;
+  return n;
+}
+
+Result<size_t> BufferSource::Read(uint8_t* buf, size_t size) {
+  size_t n = std::min(size, size_ - pos_);
+  if (n) std::memcpy(buf, data_ + pos_, n);
+  pos_ += n;
+  return n;
+}
+
+Status ValidateKey(const std::string& key) {
+  auto bad = [&](const char* why) {
+    return Status::InvalidArgument("invalid object key '" + key + "': " + why);
+  };
+  if (key.empty()) return bad("it is empty");
+  if (key.size() > 1024) return bad("it is longer than 1024 bytes");
+  if (key.find('\0') != std::string::npos) return bad("it contains a NUL byte");
+  if (key.front() == '/') return bad("it starts with '/'");
+  size_t start = 0;
+  for (;;) {
+    size_t end = key.find('/', start);
+    std::string_view seg(key.data() + start, (end == std::string::npos ? key.size() : end) - start);
+    if (seg.empty()) return bad("it has an empty path segment");
+    if (seg == "." || seg == "..") return bad("it has a '.' or '..' segment");
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return Status::OK();
+}
+
+Result<ObjectInfo> PutString(ObjectStore& store, const std::string& key, const std::string& data,
+                             const PutOptions& options) {
+  BufferSource src(data);
+  return store.Put(key, src, options);
+}
+
+Result<std::string> GetString(ObjectStore& store, const std::string& key, ByteRange range) {
+  std::string out;
+  CAIRN_RETURN_IF_ERROR(store.Get(
+      key,
+      [&](const uint8_t* d, size_t n) {
+        out.append(reinterpret_cast<const char*>(d), n);
+        return Status::OK();
+      },
+      range));
+  return out;
+}
+
+}  // namespace cairn
