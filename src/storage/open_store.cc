@@ -1,5 +1,6 @@
 #include "cairn/storage/local_store.h"
 #include "cairn/storage/object_store.h"
+#include "cairn/storage/s3_store.h"
 
 namespace cairn {
 
@@ -12,7 +13,12 @@ Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& uri) {
     return OpenLocalStore(path);
   }
   if (uri.compare(0, 5, "s3://") == 0) {
-    return Status::Unsupported("'" + uri + "': S3 stores are not available in this build yet");
+    std::string rest = uri.substr(5);
+    size_t slash = rest.find('/');
+    std::string bucket = rest.substr(0, slash);
+    std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    CAIRN_ASSIGN_OR_RETURN(S3Options options, S3OptionsFromEnvironment());
+    return OpenS3Store(bucket, prefix, std::move(options));
   }
   if (uri.find("://") != std::string::npos) {
     return Status::InvalidArgument("'" + uri + "': unknown store scheme (use file:// or s3://)");

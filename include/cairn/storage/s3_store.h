@@ -1,0 +1,38 @@
+// A store in an S3 bucket (AWS S3, Ceph RGW, MinIO, ...), under an optional key prefix.
+//
+// Requests are signed with SigV4. Objects up to part_size go up in one PUT; larger ones as a
+// multipart upload with parts sent in parallel (aborted if anything fails, so nothing is left
+// behind). Idempotent requests that fail transiently (5xx, 429, timeouts, reset connections) are
+// retried with exponential backoff and full jitter; connections are reused.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cairn/storage/object_store.h"
+#include "cairn/storage/sigv4.h"
+
+namespace cairn {
+
+struct S3Options {
+  std::string endpoint;  // "http://127.0.0.1:7480"; empty: https://s3.<region>.amazonaws.com
+  std::string region = "us-east-1";
+  sigv4::Credentials credentials;
+  uint64_t part_size = 16u << 20;  // multipart part size (>= 5 MiB); also the single-PUT limit
+  int concurrency = 8;             // parallel parts and ranges
+  int max_attempts = 5;            // per request, for retryable failures
+};
+
+// Settings as every AWS tool reads them: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN; else the profile (AWS_PROFILE, default "default") of
+// ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE); region from AWS_REGION, AWS_DEFAULT_REGION
+// or the profile in ~/.aws/config (AWS_CONFIG_FILE); endpoint from AWS_ENDPOINT_URL_S3,
+// AWS_ENDPOINT_URL or the profile's endpoint_url. Fails with a clear message when no credentials
+// are found.
+Result<S3Options> S3OptionsFromEnvironment();
+
+// A store for s3://bucket/prefix. Custom endpoints use path-style addressing.
+Result<std::unique_ptr<ObjectStore>> OpenS3Store(const std::string& bucket,
+                                                 const std::string& prefix, S3Options options);
+
+}  // namespace cairn

@@ -1,0 +1,70 @@
+// Private to the storage layer: pieces of the S3 store shared by its files.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cairn/storage/s3_store.h"
+#include "http_client.h"
+
+namespace cairn::s3 {
+
+// The text of every <tag>...</tag> in an XML body, entities decoded (S3's XML is flat enough).
+std::vector<std::string> XmlAll(const std::string& xml, const std::string& tag);
+std::string XmlFirst(const std::string& xml, const std::string& tag);
+std::string XmlEscape(const std::string& s);
+
+// Turns a non-2xx response into the Status kinds of object_store.h, with S3's error code and
+// message: 404 kNotFound, 403 kPermissionDenied, 412 kPreconditionFailed, 5xx/429/409
+// kTransient, 400/416 kInvalidArgument.
+Status ErrorFromResponse(const http::Response& resp, const std::string& what);
+
+// RFC 1123 ("Wed, 21 Oct 2015 07:28:00 GMT") or ISO 8601 ("2015-10-21T07:28:00.000Z") to
+// milliseconds since the epoch; 0 if it does not parse.
+int64_t ParseHttpTime(const std::string& s);
+
+// Sleeps before retry number `attempt` (1-based): full jitter over min(5 s, 100 ms * 2^n).
+void Backoff(int attempt);
+
+// Removes the quotes around an ETag.
+std::string Unquote(const std::string& etag);
+
+// The connection and signing half of the store: builds, signs and sends requests with retries.
+class Connection {
+ public:
+  Connection(std::string bucket, S3Options options);
+
+  struct Call {
+    std::string method;
+    std::string key;  // full key in the bucket ("" for bucket-level calls)
+    std::vector<std::pair<std::string, std::string>> query;
+    http::Headers headers;
+    const uint8_t* body = nullptr;
+    size_t body_size = 0;
+    const ByteSink* sink = nullptr;
+    bool idempotent = true;
+  };
+  // Sends the call, retrying idempotent ones on transient failures; returns any HTTP response.
+  Result<http::Response> Send(const Call& call);
+
+  const std::string& bucket() const { return bucket_; }
+  const S3Options& options() const { return options_; }
+
+ private:
+  std::string bucket_;
+  S3Options options_;
+  std::string scheme_host_;  // "http://127.0.0.1:7480"
+  std::string host_;         // "127.0.0.1:7480"
+  http::Client client_;
+};
+
+// Uploads one object as a multipart upload: `first` holds the first part, the rest is read from
+// `source` part by part; parts go up on options().concurrency threads, with at most that many
+// parts held in memory beyond those in flight. Any failure aborts the upload (nothing is left
+// behind). The condition, if any, is sent with the completing request. Returns the new object's
+// ETag and size.
+Result<std::pair<std::string, uint64_t>> MultipartPut(Connection& conn, const std::string& key,
+                                                      ByteSource& source, std::string first,
+                                                      const PutOptions& options);
+
+}  // namespace cairn::s3

@@ -1,0 +1,190 @@
+#include "cairn/storage/s3_store.h"
+
+#include <algorithm>
+
+#include "s3_internal.h"
+
+namespace cairn {
+namespace {
+
+class S3Store final : public ObjectStore {
+ public:
+  S3Store(std::string bucket, std::string prefix, S3Options options)
+      : conn_(std::move(bucket), std::move(options)), prefix_(std::move(prefix)) {}
+
+  std::string uri() const override {
+    return "s3://" + conn_.bucket() +
+           (prefix_.empty() ? "" : "/" + prefix_.substr(0, prefix_.size() - 1));
+  }
+
+  Result<ObjectInfo> Head(const std::string& key) override {
+    CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+    CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send({"HEAD", Full(key)}));
+    if (resp.status != 200) return ErrorFor(resp, "HEAD", key);
+    return ObjectInfo{key, std::strtoull(resp.Header("content-length").c_str(), nullptr, 10),
+                      s3::Unquote(resp.Header("etag")),
+                      s3::ParseHttpTime(resp.Header("last-modified"))};
+  }
+
+  Status Get(const std::string& key, const ByteSink& sink, ByteRange range) override;
+  Result<ObjectInfo> Put(const std::string& key, ByteSource& source,
+                         const PutOptions& options) override;
+  Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
+
+  Status Delete(const std::string& key) override {
+    CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+    CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send({"DELETE", Full(key)}));
+    if (resp.status == 204 || resp.status == 200 || resp.status == 404) return Status::OK();
+    return ErrorFor(resp, "DELETE", key);
+  }
+
+ private:
+  std::string Full(const std::string& key) const { return prefix_ + key; }
+  Status ErrorFor(const http::Response& resp, const std::string& op, const std::string& key) const {
+    Status st = s3::ErrorFromResponse(resp, op + " " + uri() + "/" + key);
+    if (resp.status == 404 && op == "HEAD")
+      return Status::NotFound("no object '" + key + "' in " + uri());
+    return st;
+  }
+  Result<ObjectInfo> PutSingle(const std::string& key, const std::string& body,
+                               const PutOptions& options);
+  Result<ObjectInfo> PutMultipart(const std::string& key, ByteSource& source, std::string first,
+                                  const PutOptions& options);
+
+  s3::Connection conn_;
+  std::string prefix_;  // "" or ending in '/'
+};
+
+Status S3Store::Get(const std::string& key, const ByteSink& sink, ByteRange range) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  // Retries resume where the last attempt stopped, so the sink never sees a byte twice.
+  uint64_t delivered = 0;
+  bool sink_failed = false;
+  ByteSink counting = [&](const uint8_t* d, size_t n) {
+    Status st = sink(d, n);
+    if (!st.ok()) sink_failed = true;
+    delivered += n;
+    return st;
+  };
+  const int attempts = conn_.options().max_attempts;
+  for (int attempt = 1;; ++attempt) {
+    s3::Connection::Call call{"GET", Full(key)};
+    call.sink = &counting;
+    call.idempotent = false;  // this loop does the retrying
+    const uint64_t start = range.offset + delivered;
+    if (range.length && delivered >= *range.length) return Status::OK();
+    if (start > 0 || range.length) {
+      std::string r = "bytes=" + std::to_string(start) + "-";
+      if (range.length) r += std::to_string(range.offset + *range.length - 1);
+      call.headers.emplace_back("Range", r);
+    }
+    auto resp = conn_.Send(call);
+    Status st;
+    if (!resp.ok()) {
+      st = resp.status();
+      if (sink_failed) return st;
+    } else if (resp->status == 200 || resp->status == 206) {
+      return Status::OK();
+    } else if (resp->status == 416 && delivered > 0) {
+      return Status::OK();  // resumed exactly at the end
+    } else {
+      st = ErrorFor(*resp, "GET", key);
+      if (resp->status == 404) st = Status::NotFound("no object '" + key + "' in " + uri());
+    }
+    if (st.code() != Status::Code::kTransient || attempt >= attempts) return st;
+    s3::Backoff(attempt);
+  }
+}
+
+Result<ObjectInfo> S3Store::Put(const std::string& key, ByteSource& source,
+                                const PutOptions& options) {
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  // Read up to one part: if the source ends within it, a single PUT is enough.
+  const size_t part = conn_.options().part_size;
+  std::string first(part, '\0');
+  size_t got = 0;
+  while (got < part) {
+    CAIRN_ASSIGN_OR_RETURN(size_t n,
+                           source.Read(reinterpret_cast<uint8_t*>(first.data()) + got, part - got));
+    if (n == 0) break;
+    got += n;
+  }
+  first.resize(got);
+  if (got < part) return PutSingle(key, first, options);
+  return PutMultipart(key, source, std::move(first), options);
+}
+
+Result<ObjectInfo> S3Store::PutSingle(const std::string& key, const std::string& body,
+                                      const PutOptions& options) {
+  s3::Connection::Call call{"PUT", Full(key)};
+  call.body = reinterpret_cast<const uint8_t*>(body.data());
+  call.body_size = body.size();
+  call.headers.emplace_back("Content-Type", options.content_type);
+  if (options.condition == PutOptions::Condition::kIfAbsent) {
+    call.headers.emplace_back("If-None-Match", "*");
+    call.idempotent = false;  // a lost reply then a retry would report our own write as a loss
+  } else if (options.condition == PutOptions::Condition::kIfMatch) {
+    // Unquoted: Ceph RGW 16 compares the raw header with its unquoted ETag.
+    call.headers.emplace_back("If-Match", options.if_match);
+    call.idempotent = false;
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send(call));
+  if (resp.status == 412) {
+    return Status::PreconditionFailed(options.condition == PutOptions::Condition::kIfAbsent
+                                          ? "object '" + key + "' already exists in " + uri()
+                                          : "object '" + key + "' does not have etag " +
+                                                options.if_match);
+  }
+  if (resp.status != 200) return ErrorFor(resp, "PUT", key);
+  return ObjectInfo{key, body.size(), s3::Unquote(resp.Header("etag")),
+                    s3::ParseHttpTime(resp.Header("date"))};
+}
+
+Result<std::vector<ObjectInfo>> S3Store::List(const std::string& prefix) {
+  std::vector<ObjectInfo> out;
+  std::string token;
+  for (;;) {
+    s3::Connection::Call call{"GET", ""};
+    call.query = {{"list-type", "2"}, {"prefix", Full(prefix)}};
+    if (!token.empty()) call.query.emplace_back("continuation-token", token);
+    CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send(call));
+    if (resp.status != 200) return ErrorFor(resp, "LIST", prefix);
+    for (const std::string& item : s3::XmlAll(resp.body, "Contents")) {
+      std::string key = s3::XmlFirst(item, "Key");
+      if (key.compare(0, prefix_.size(), prefix_) != 0) continue;
+      out.push_back(ObjectInfo{key.substr(prefix_.size()),
+                               std::strtoull(s3::XmlFirst(item, "Size").c_str(), nullptr, 10),
+                               s3::Unquote(s3::XmlFirst(item, "ETag")),
+                               s3::ParseHttpTime(s3::XmlFirst(item, "LastModified"))});
+    }
+    if (s3::XmlFirst(resp.body, "IsTruncated") != "true") break;
+    token = s3::XmlFirst(resp.body, "NextContinuationToken");
+    if (token.empty()) return Status::IOError("LIST " + uri() + ": truncated page without a token");
+  }
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.key < b.key; });
+  return out;
+}
+
+Result<ObjectInfo> S3Store::PutMultipart(const std::string& key, ByteSource& source,
+                                         std::string first, const PutOptions& options) {
+  auto r = s3::MultipartPut(conn_, Full(key), source, std::move(first), options);
+  if (!r.ok()) return r.status().WithContext("PUT " + uri() + "/" + key);
+  return ObjectInfo{key, r->second, r->first, 0};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ObjectStore>> OpenS3Store(const std::string& bucket,
+                                                 const std::string& prefix, S3Options options) {
+  if (bucket.empty()) return Status::InvalidArgument("S3 URI without a bucket");
+  if (options.part_size < (5u << 20)) return Status::InvalidArgument("S3 part size below 5 MiB");
+  std::string p = prefix;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  if (!p.empty()) {
+    CAIRN_RETURN_IF_ERROR(ValidateKey(p));
+    p += "/";
+  }
+  return std::unique_ptr<ObjectStore>(new S3Store(bucket, p, std::move(options)));
+}
+
+}  // namespace cairn

@@ -1,0 +1,200 @@
+// The S3 store against a real S3 server: the test RGW that ctest starts (scripts/s3-server.sh),
+// or any endpoint named by CAIRN_TEST_S3_ENDPOINT with AWS_* credentials and CAIRN_TEST_S3_BUCKET.
+#include "cairn/storage/s3_store.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "cairn/core/sha256.h"
+#include "test_util.h"
+
+namespace cairn {
+namespace {
+
+std::string Bucket() {
+  const char* b = std::getenv("CAIRN_TEST_S3_BUCKET");
+  return b ? b : "cairn-test";
+}
+
+class S3StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::getenv("CAIRN_TEST_S3_ENDPOINT") == nullptr) {
+      GTEST_SKIP() << "CAIRN_TEST_S3_ENDPOINT is not set (ctest starts a test S3 server)";
+    }
+    auto o = S3OptionsFromEnvironment();
+    ASSERT_OK(o.status());
+    options_ = *o;
+    options_.part_size = 5u << 20;
+    // Each test works under its own prefix.
+    prefix_ = "t-" + std::to_string(std::random_device{}()) + "/" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    auto s = OpenS3Store(Bucket(), prefix_, options_);
+    ASSERT_OK(s.status());
+    store_ = std::move(s).value();
+  }
+  S3Options options_;
+  std::string prefix_;
+  std::unique_ptr<ObjectStore> store_;
+};
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class BrokenSource : public ByteSource {
+ public:
+  explicit BrokenSource(size_t good) : good_(good) {}
+  Result<size_t> Read(uint8_t* buf, size_t size) override {
+    if (sent_ >= good_) return Status::IOError("source broke");
+    size_t n = std::min(size, good_ - sent_);
+    std::memset(buf, 'z', n);
+    sent_ += n;
+    return n;
+  }
+
+ private:
+  size_t good_, sent_ = 0;
+};
+
+TEST_F(S3StoreTest, PutGetHeadListDelete) {
+  auto put = PutString(*store_, "a/1.json", "{\"v\": 1}");
+  ASSERT_OK(put.status());
+  ASSERT_OK(PutString(*store_, "a/2.json", "two").status());
+  ASSERT_OK(PutString(*store_, "ab", "x").status());
+  ASSERT_OK(PutString(*store_, "sp ace/ü+=&.txt", "odd name").status());
+  EXPECT_EQ(*GetString(*store_, "a/1.json"), "{\"v\": 1}");
+  EXPECT_EQ(*GetString(*store_, "sp ace/ü+=&.txt"), "odd name");
+  auto head = store_->Head("a/1.json");
+  ASSERT_OK(head.status());
+  EXPECT_EQ(head->size, 8u);
+  EXPECT_EQ(head->etag, put->etag);
+  EXPECT_GT(head->mtime_ms, 1700000000000LL);
+  auto list = store_->List("a");
+  ASSERT_OK(list.status());
+  std::vector<std::string> keys;
+  for (auto& o : *list) keys.push_back(o.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"a/1.json", "a/2.json", "ab"}));
+  EXPECT_EQ((*list)[0].etag, put->etag);
+  ASSERT_OK(store_->Delete("a/1.json"));
+  ASSERT_OK(store_->Delete("a/1.json"));
+  EXPECT_EQ(store_->Head("a/1.json").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(GetString(*store_, "a/1.json").status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(S3StoreTest, ListsEveryPage) {
+  // More keys than one ListObjectsV2 page (1000).
+  std::atomic<int> next{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i; (i = next++) < 1005;) {
+        char key[32];
+        std::snprintf(key, sizeof(key), "k/%04d", i);
+        EXPECT_OK(PutString(*store_, key, "v").status());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto list = store_->List("k/");
+  ASSERT_OK(list.status());
+  ASSERT_EQ(list->size(), 1005u);
+  EXPECT_EQ(list->back().key, "k/1004");
+}
+
+TEST_F(S3StoreTest, RangedReads) {
+  ASSERT_OK(PutString(*store_, "r", "0123456789").status());
+  EXPECT_EQ(*GetString(*store_, "r", {3, 4}), "3456");
+  EXPECT_EQ(*GetString(*store_, "r", {7, std::nullopt}), "789");
+  EXPECT_EQ(GetString(*store_, "r", {20, 1}).status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST_F(S3StoreTest, MultipartUploadOf40MiB) {
+  const std::string data = RandomBytes((40u << 20) + 12345, 7);
+  BufferSource src(data);
+  auto put = store_->Put("big.bin", src);
+  ASSERT_OK(put.status());
+  EXPECT_EQ(put->size, data.size());
+  EXPECT_NE(put->etag.find('-'), std::string::npos) << put->etag;  // a multipart ETag
+  EXPECT_EQ(store_->Head("big.bin")->etag, put->etag);
+  auto back = GetString(*store_, "big.bin");
+  ASSERT_OK(back.status());
+  EXPECT_EQ(Sha256Hex(*back), Sha256Hex(data));
+  EXPECT_EQ(*GetString(*store_, "big.bin", {(20u << 20) - 3, 6}), data.substr((20u << 20) - 3, 6));
+}
+
+TEST_F(S3StoreTest, AFailedUploadLeavesNoObject) {
+  BrokenSource small(1000);
+  EXPECT_EQ(store_->Put("broken-small", small).status().code(), Status::Code::kIOError);
+  BrokenSource big(12u << 20);  // fails in the third part of a multipart upload
+  auto st = store_->Put("broken-big", big).status();
+  EXPECT_EQ(st.code(), Status::Code::kIOError) << st.ToString();
+  EXPECT_EQ(store_->Head("broken-small").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(store_->Head("broken-big").status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(S3StoreTest, ConditionalPuts) {
+  auto first = PutString(*store_, "v/1", "first", PutOptions::IfAbsent());
+  ASSERT_OK(first.status());
+  EXPECT_EQ(PutString(*store_, "v/1", "second", PutOptions::IfAbsent()).status().code(),
+            Status::Code::kPreconditionFailed);
+  EXPECT_EQ(*GetString(*store_, "v/1"), "first");
+  EXPECT_EQ(PutString(*store_, "v/1", "x", PutOptions::IfMatch("0123")).status().code(),
+            Status::Code::kPreconditionFailed);
+  ASSERT_OK(PutString(*store_, "v/1", "third", PutOptions::IfMatch(first->etag)).status());
+  EXPECT_EQ(*GetString(*store_, "v/1"), "third");
+}
+
+TEST_F(S3StoreTest, SixteenConcurrentCreatorsExactlyOneWins) {
+  for (int round = 0; round < 3; ++round) {
+    std::atomic<int> won{0}, lost{0}, other{0};
+    std::vector<std::thread> threads;
+    const std::string key = "race/" + std::to_string(round);
+    for (int i = 0; i < 16; ++i) {
+      threads.emplace_back([&, i] {
+        auto r = PutString(*store_, key, "writer " + std::to_string(i), PutOptions::IfAbsent());
+        if (r.ok()) {
+          ++won;
+        } else if (r.status().code() == Status::Code::kPreconditionFailed) {
+          ++lost;
+        } else {
+          ++other;
+          ADD_FAILURE() << r.status().ToString();
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(won, 1);
+    EXPECT_EQ(lost, 15);
+  }
+}
+
+TEST_F(S3StoreTest, WrongSecretIsAccessDenied) {
+  S3Options bad = options_;
+  bad.credentials.secret_key = "not-the-secret";
+  auto store = OpenS3Store(Bucket(), prefix_, bad);
+  ASSERT_OK(store.status());
+  auto st = PutString(**store, "x", "y").status();
+  EXPECT_EQ(st.code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(st.message().find("SignatureDoesNotMatch"), std::string::npos) << st.message();
+  EXPECT_EQ(store_->Head("x").status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(S3StoreTest, UnreachableServerIsAClearTransientError) {
+  S3Options gone = options_;
+  gone.endpoint = "http://127.0.0.1:1";  // nothing listens there
+  gone.max_attempts = 2;
+  auto store = OpenS3Store(Bucket(), prefix_, gone);
+  ASSERT_OK(store.status());
+  auto st = store->get()->Head("x").status();
+  EXPECT_EQ(st.code(), Status::Code::kTransient) << st.ToString();
+}
+
+}  // namespace
+}  // namespace cairn
