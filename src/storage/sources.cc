@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "cairn/core/file.h"
 #include "cairn/storage/object_store.h"
 
 namespace cairn {
@@ -65,6 +66,21 @@ Status ValidateKey(const std::string& key) {
     start = end + 1;
   }
   return Status::OK();
+}
+
+Result<ObjectInfo> ObjectStore::Download(const std::string& key, const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(ObjectInfo info, Head(key));
+  CAIRN_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(path));
+  uint64_t written = 0;
+  CAIRN_RETURN_IF_ERROR(Get(key, [&](const uint8_t* d, size_t n) {
+    written += n;
+    return out->Append(d, n);
+  }));
+  if (written != info.size) {
+    return Status::IOError(key + ": the object changed while it was downloaded");
+  }
+  CAIRN_RETURN_IF_ERROR(out->Commit());
+  return info;
 }
 
 Result<ObjectInfo> PutString(ObjectStore& store, const std::string& key, const std::string& data,

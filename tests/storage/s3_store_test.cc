@@ -8,7 +8,10 @@
 #include <random>
 #include <thread>
 
+#include "cairn/core/file.h"
 #include "cairn/core/sha256.h"
+
+#include <filesystem>
 #include "test_util.h"
 
 namespace cairn {
@@ -127,6 +130,14 @@ TEST_F(S3StoreTest, MultipartUploadOf40MiB) {
   ASSERT_OK(back.status());
   EXPECT_EQ(Sha256Hex(*back), Sha256Hex(data));
   EXPECT_EQ(*GetString(*store_, "big.bin", {(20u << 20) - 3, 6}), data.substr((20u << 20) - 3, 6));
+  // Parallel ranged download into a file.
+  testing::TempDir dir;
+  auto info = store_->Download("big.bin", dir.File("big.bin"));
+  ASSERT_OK(info.status());
+  EXPECT_EQ(info->size, data.size());
+  EXPECT_EQ(Sha256Hex(*ReadFileToString(dir.File("big.bin"))), Sha256Hex(data));
+  EXPECT_EQ(store_->Download("missing", dir.File("m")).status().code(), Status::Code::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("m")));
 }
 
 TEST_F(S3StoreTest, AFailedUploadLeavesNoObject) {

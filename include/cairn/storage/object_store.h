@@ -126,6 +126,11 @@ class ObjectStore {
   // Removes the object. Deleting a key that does not exist succeeds (as on S3).
   virtual Status Delete(const std::string& key) = 0;
 
+  // Copies the object into a local file: written under a temporary name, fsynced, then renamed,
+  // so `path` never holds a partial file. Returns the object's info. Stores may fetch parts in
+  // parallel (S3 does); the default streams Get into the file.
+  virtual Result<ObjectInfo> Download(const std::string& key, const std::string& path);
+
  protected:
   ObjectStore() = default;
 };
