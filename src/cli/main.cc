@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   cairn::cli::Action action;
   cairn::cli::AddWeightsCommands(app, &action);
+  cairn::cli::AddStoreCommands(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -32,7 +32,8 @@ class S3Store final : public ObjectStore {
   Result<ObjectInfo> Put(const std::string& key, ByteSource& source,
                          const PutOptions& options) override;
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
-  Result<ObjectInfo> Download(const std::string& key, const std::string& path) override;
+  Result<ObjectInfo> Download(const std::string& key, const std::string& path,
+                              const ProgressFn& progress) override;
 
   Status Delete(const std::string& key) override {
     CAIRN_RETURN_IF_ERROR(ValidateKey(key));
@@ -168,10 +169,11 @@ Result<std::vector<ObjectInfo>> S3Store::List(const std::string& prefix) {
   return out;
 }
 
-Result<ObjectInfo> S3Store::Download(const std::string& key, const std::string& path) {
+Result<ObjectInfo> S3Store::Download(const std::string& key, const std::string& path,
+                                     const ProgressFn& progress) {
   CAIRN_ASSIGN_OR_RETURN(ObjectInfo info, Head(key));
   const uint64_t part = conn_.options().part_size;
-  if (info.size <= part) return ObjectStore::Download(key, path);
+  if (info.size <= part) return ObjectStore::Download(key, path, progress);
   // Parallel ranged GETs, each written straight to its place in the file. If-Match pins every
   // range to the version that HEAD saw: an object replaced meanwhile fails the download.
   CAIRN_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(path));
@@ -185,6 +187,7 @@ Result<ObjectInfo> S3Store::Download(const std::string& key, const std::string& 
           if (at + n > begin + len) return Status::IOError("server sent more than the range");
           Status w = out->WriteAt(at, d, n);
           at += n;
+          if (progress) progress(n);
           return w;
         };
         for (int attempt = 1;; ++attempt) {

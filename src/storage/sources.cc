@@ -68,12 +68,14 @@ Status ValidateKey(const std::string& key) {
   return Status::OK();
 }
 
-Result<ObjectInfo> ObjectStore::Download(const std::string& key, const std::string& path) {
+Result<ObjectInfo> ObjectStore::Download(const std::string& key, const std::string& path,
+                                         const ProgressFn& progress) {
   CAIRN_ASSIGN_OR_RETURN(ObjectInfo info, Head(key));
   CAIRN_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(path));
   uint64_t written = 0;
   CAIRN_RETURN_IF_ERROR(Get(key, [&](const uint8_t* d, size_t n) {
     written += n;
+    if (progress) progress(n);
     return out->Append(d, n);
   }));
   if (written != info.size) {

@@ -36,6 +36,9 @@ struct ByteRange {
 // Receives an object's bytes in order, in pieces. Returning an error stops the transfer.
 using ByteSink = std::function<Status(const uint8_t* data, size_t size)>;
 
+// Told how many more bytes have been transferred; may be called from several threads at once.
+using ProgressFn = std::function<void(uint64_t bytes)>;
+
 // Where a put reads its bytes from.
 class ByteSource {
  public:
@@ -129,7 +132,8 @@ class ObjectStore {
   // Copies the object into a local file: written under a temporary name, fsynced, then renamed,
   // so `path` never holds a partial file. Returns the object's info. Stores may fetch parts in
   // parallel (S3 does); the default streams Get into the file.
-  virtual Result<ObjectInfo> Download(const std::string& key, const std::string& path);
+  virtual Result<ObjectInfo> Download(const std::string& key, const std::string& path,
+                                      const ProgressFn& progress = nullptr);
 
  protected:
   ObjectStore() = default;
