@@ -3,6 +3,7 @@
 # no cephx, pool size 1) and radosgw on 127.0.0.1, all state under one folder.
 #   scripts/s3-server.sh start DIR [PORT]   start; prints the environment for clients (eval it)
 #   scripts/s3-server.sh stop DIR           stop exactly the daemons started for DIR, remove DIR
+#   scripts/s3-server.sh rgw-stop|rgw-start DIR   stop or restart only radosgw (outage tests)
 # Needs ceph-mon ceph-osd radosgw ceph-common (scripts/setup.sh installs them).
 set -euo pipefail
 cmd=${1:?usage: s3-server.sh start|stop DIR [PORT]}
@@ -117,8 +118,29 @@ export CAIRN_TEST_S3_ENDPOINT=http://127.0.0.1:$port
 ENV
 }
 
+# Stops or starts only radosgw (the cluster keeps its data), to test clients against an outage.
+rgw_stop() {
+  local pid
+  pid=$(cat "$dir/run/client.rgw.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+rgw_start() {
+  port=$(sed -n 's/.*endpoint=127.0.0.1:\([0-9]*\).*/\1/p' "$dir/ceph.conf")
+  radosgw -c "$dir/ceph.conf" -n client.rgw </dev/null >>"$dir/log/daemons.log" 2>&1
+  for _ in $(seq 600); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
+    sleep 0.1
+  done
+  echo "s3-server: radosgw did not restart" >&2
+  exit 1
+}
+
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  rgw-stop) rgw_stop ;;
+  rgw-start) rgw_start ;;
   *) echo "usage: s3-server.sh start|stop DIR [PORT]" >&2; exit 2 ;;
 esac

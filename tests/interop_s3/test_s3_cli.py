@@ -1,0 +1,102 @@
+"""cairn cp/ls/rm/cat against the test S3 server, checked byte for byte with Debian's awscli.
+Needs the server ctest starts (scripts/s3-server.sh; CAIRN_S3_DIR names its folder)."""
+import hashlib
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CAIRN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build", "cairn"))
+ENDPOINT = os.environ["CAIRN_TEST_S3_ENDPOINT"]
+BUCKET = os.environ.get("CAIRN_TEST_S3_BUCKET", "cairn-test")
+
+
+def run(*args, check=True, **kw):
+    p = subprocess.run([str(a) for a in args], capture_output=True, timeout=300, **kw)
+    assert p.returncode >= 0, f"{args[0]} died of signal {-p.returncode}"
+    if check:
+        assert p.returncode == 0, (args, p.stdout[-2000:], p.stderr[-2000:])
+    return p
+
+
+def aws(*args, check=True):
+    return run("/usr/bin/aws", "--endpoint-url", ENDPOINT, "--only-show-errors", *args, check=check)
+
+
+@pytest.fixture
+def prefix():
+    return f"s3://{BUCKET}/cli-{uuid.uuid4().hex[:8]}"
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.mark.parametrize("size", [0, 1000, 5 * 2**20 + 1, 40 * 2**20 + 7])
+def test_cairn_and_awscli_read_each_others_objects(tmp_path, prefix, size):
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(size))
+    run(CAIRN, "cp", src, f"{prefix}/by-cairn.bin")
+    aws("s3", "cp", f"{prefix}/by-cairn.bin", tmp_path / "via-aws.bin")
+    assert digest(tmp_path / "via-aws.bin") == digest(src)
+    aws("s3", "cp", src, f"{prefix}/by-aws.bin")
+    run(CAIRN, "cp", f"{prefix}/by-aws.bin", tmp_path / "via-cairn.bin")
+    assert digest(tmp_path / "via-cairn.bin") == digest(src)
+
+
+def test_recursive_copy_ls_cat_rm(tmp_path, prefix):
+    tree = tmp_path / "tree"
+    (tree / "code").mkdir(parents=True)
+    (tree / "model.pth").write_bytes(b"weights")
+    (tree / "code" / "inference.py").write_text("def model_fn(d):\n    pass\n")
+    run(CAIRN, "cp", "-r", tree, f"{prefix}/model")
+    ls = run(CAIRN, "ls", f"{prefix}/model").stdout.decode().splitlines()
+    assert [l.split()[-1] for l in ls] == [f"{prefix}/model/code/inference.py", f"{prefix}/model/model.pth"]
+    assert run(CAIRN, "cat", f"{prefix}/model/model.pth").stdout == b"weights"
+    run(CAIRN, "cp", "-r", f"{prefix}/model", tmp_path / "back")
+    assert (tmp_path / "back" / "code" / "inference.py").read_text() == (tree / "code" / "inference.py").read_text()
+    run(CAIRN, "rm", "-r", f"{prefix}/model")
+    assert run(CAIRN, "ls", f"{prefix}/model").stdout == b""
+
+
+def test_errors_are_one_clear_line(tmp_path, prefix):
+    p = run(CAIRN, "cat", f"{prefix}/missing", check=False)
+    assert p.returncode == 2 and b"no object" in p.stderr and p.stderr.count(b"\n") == 1
+    env = dict(os.environ, AWS_SECRET_ACCESS_KEY="wrong")
+    (tmp_path / "f").write_bytes(b"x")
+    p = run(CAIRN, "cp", tmp_path / "f", f"{prefix}/f", check=False, env=env)
+    assert p.returncode == 2 and b"SignatureDoesNotMatch" in p.stderr, p.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["HOME"] = str(tmp_path)
+    p = run(CAIRN, "ls", prefix, check=False, env=env)
+    assert p.returncode == 2 and b"no AWS credentials" in p.stderr, p.stderr
+
+
+def test_server_stopped_mid_upload_leaves_no_object(tmp_path, prefix):
+    server = os.environ["CAIRN_S3_DIR"]
+    script = os.path.join(ROOT, "scripts", "s3-server.sh")
+    key = f"{prefix}/interrupted.bin"
+    p = subprocess.Popen([CAIRN, "cp", "-", key], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(os.urandom(40 * 2**20))  # two parts gone up: a multipart upload is under way
+        p.stdin.flush()
+        time.sleep(0.5)
+        run(script, "rgw-stop", server)
+        try:
+            p.stdin.write(os.urandom(40 * 2**20))
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
+        rc = p.wait(timeout=120)
+        err = p.stderr.read().decode()
+    finally:
+        run(script, "rgw-start", server)
+    assert rc == 2, err
+    assert err.startswith("cairn: ") and err.count("\n") == 1, err
+    assert "127.0.0.1" in err or "connect" in err.lower(), err
+    assert aws("s3api", "head-object", "--bucket", BUCKET, "--key", key.split("/", 3)[3],
+               check=False).returncode != 0
+    assert run(CAIRN, "ls", prefix).stdout == b""
