@@ -85,7 +85,9 @@ Status DownloadTo(ObjectStore& store, const std::string& key, const std::string&
   if (auto parent = fs::path(target).parent_path(); !parent.empty()) fs::create_directories(parent);
   CAIRN_ASSIGN_OR_RETURN(ObjectInfo info, store.Head(key));
   Progress bar("download " + key, info.size);
-  return store.Download(key, target, [&](uint64_t n) { bar.Add(n); }).status();
+  // Like other copy tools, cp does not fsync (the file still never appears half-written).
+  DownloadOptions options{[&](uint64_t n) { bar.Add(n); }, /*sync=*/false};
+  return store.Download(key, target, options).status();
 }
 
 Status Copy(const std::string& src_arg, const std::string& dst_arg, bool recursive) {

@@ -82,6 +82,17 @@ Result<S3Options> S3OptionsFromEnvironment() {
     }
   }
   while (!o.endpoint.empty() && o.endpoint.back() == '/') o.endpoint.pop_back();
+  // cairn's own tuning knobs.
+  if (std::string v = Env("CAIRN_S3_PART_MIB"); !v.empty()) {
+    long mib = std::strtol(v.c_str(), nullptr, 10);
+    if (mib < 5 || mib > 5120) return Status::InvalidArgument("CAIRN_S3_PART_MIB must be 5..5120");
+    o.part_size = static_cast<uint64_t>(mib) << 20;
+  }
+  if (std::string v = Env("CAIRN_S3_CONCURRENCY"); !v.empty()) {
+    long n = std::strtol(v.c_str(), nullptr, 10);
+    if (n < 1 || n > 256) return Status::InvalidArgument("CAIRN_S3_CONCURRENCY must be 1..256");
+    o.concurrency = static_cast<int>(n);
+  }
   return o;
 }
 

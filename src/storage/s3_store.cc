@@ -33,7 +33,7 @@ class S3Store final : public ObjectStore {
                          const PutOptions& options) override;
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
   Result<ObjectInfo> Download(const std::string& key, const std::string& path,
-                              const ProgressFn& progress) override;
+                              const DownloadOptions& options) override;
 
   Status Delete(const std::string& key) override {
     CAIRN_RETURN_IF_ERROR(ValidateKey(key));
@@ -170,10 +170,10 @@ Result<std::vector<ObjectInfo>> S3Store::List(const std::string& prefix) {
 }
 
 Result<ObjectInfo> S3Store::Download(const std::string& key, const std::string& path,
-                                     const ProgressFn& progress) {
+                                     const DownloadOptions& options) {
   CAIRN_ASSIGN_OR_RETURN(ObjectInfo info, Head(key));
   const uint64_t part = conn_.options().part_size;
-  if (info.size <= part) return ObjectStore::Download(key, path, progress);
+  if (info.size <= part) return ObjectStore::Download(key, path, options);
   // Parallel ranged GETs, each written straight to its place in the file. If-Match pins every
   // range to the version that HEAD saw: an object replaced meanwhile fails the download.
   CAIRN_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(path));
@@ -187,7 +187,7 @@ Result<ObjectInfo> S3Store::Download(const std::string& key, const std::string& 
           if (at + n > begin + len) return Status::IOError("server sent more than the range");
           Status w = out->WriteAt(at, d, n);
           at += n;
-          if (progress) progress(n);
+          if (options.progress) options.progress(n);
           return w;
         };
         for (int attempt = 1;; ++attempt) {
@@ -216,7 +216,7 @@ Result<ObjectInfo> S3Store::Download(const std::string& key, const std::string& 
       static_cast<size_t>(std::max(1, conn_.options().concurrency)));
   if (!st.ok()) return st.WithContext("download " + uri() + "/" + key);
   out->Seek(info.size);
-  CAIRN_RETURN_IF_ERROR(out->Commit());
+  CAIRN_RETURN_IF_ERROR(out->Commit(options.sync));
   return info;
 }
 

@@ -69,19 +69,19 @@ Status ValidateKey(const std::string& key) {
 }
 
 Result<ObjectInfo> ObjectStore::Download(const std::string& key, const std::string& path,
-                                         const ProgressFn& progress) {
+                                         const DownloadOptions& options) {
   CAIRN_ASSIGN_OR_RETURN(ObjectInfo info, Head(key));
   CAIRN_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(path));
   uint64_t written = 0;
   CAIRN_RETURN_IF_ERROR(Get(key, [&](const uint8_t* d, size_t n) {
     written += n;
-    if (progress) progress(n);
+    if (options.progress) options.progress(n);
     return out->Append(d, n);
   }));
   if (written != info.size) {
     return Status::IOError(key + ": the object changed while it was downloaded");
   }
-  CAIRN_RETURN_IF_ERROR(out->Commit());
+  CAIRN_RETURN_IF_ERROR(out->Commit(options.sync));
   return info;
 }
 

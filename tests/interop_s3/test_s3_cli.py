@@ -12,6 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CAIRN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build", "cairn"))
 ENDPOINT = os.environ["CAIRN_TEST_S3_ENDPOINT"]
 BUCKET = os.environ.get("CAIRN_TEST_S3_BUCKET", "cairn-test")
+# Small parts, so that the 40 MiB cases and the outage test go through multipart uploads.
+os.environ["CAIRN_S3_PART_MIB"] = "8"
 
 
 def run(*args, check=True, **kw):

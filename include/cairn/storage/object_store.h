@@ -39,6 +39,13 @@ using ByteSink = std::function<Status(const uint8_t* data, size_t size)>;
 // Told how many more bytes have been transferred; may be called from several threads at once.
 using ProgressFn = std::function<void(uint64_t bytes)>;
 
+struct DownloadOptions {
+  ProgressFn progress;
+  // fsync the file before it is renamed into place (survives a power cut). Without it the file
+  // still never appears half-written, but a power cut may lose it, as with most copy tools.
+  bool sync = true;
+};
+
 // Where a put reads its bytes from.
 class ByteSource {
  public:
@@ -129,11 +136,11 @@ class ObjectStore {
   // Removes the object. Deleting a key that does not exist succeeds (as on S3).
   virtual Status Delete(const std::string& key) = 0;
 
-  // Copies the object into a local file: written under a temporary name, fsynced, then renamed,
-  // so `path` never holds a partial file. Returns the object's info. Stores may fetch parts in
-  // parallel (S3 does); the default streams Get into the file.
+  // Copies the object into a local file: written under a temporary name, then renamed, so `path`
+  // never holds a partial file. Returns the object's info. Stores may fetch parts in parallel
+  // (S3 does); the default streams Get into the file.
   virtual Result<ObjectInfo> Download(const std::string& key, const std::string& path,
-                                      const ProgressFn& progress = nullptr);
+                                      const DownloadOptions& options = {});
 
  protected:
   ObjectStore() = default;

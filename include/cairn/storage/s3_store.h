@@ -18,8 +18,12 @@ struct S3Options {
   std::string endpoint;  // "http://127.0.0.1:7480"; empty: https://s3.<region>.amazonaws.com
   std::string region = "us-east-1";
   sigv4::Credentials credentials;
-  uint64_t part_size = 16u << 20;  // multipart part size (>= 5 MiB); also the single-PUT limit
-  int concurrency = 8;             // parallel parts and ranges
+  // Multipart part size (>= 5 MiB), also the single-PUT limit and the download range size, and
+  // the number of parts or ranges in flight. Measured on a 2-core machine against Ceph RGW
+  // (bench/s3_bench.py, 1 GiB): 64 MiB x 4 uploads at 1.9x awscli, 16 MiB x 8 at 1.2x.
+  // Uploads hold up to 2 x concurrency parts in memory (512 MiB here).
+  uint64_t part_size = 64u << 20;
+  int concurrency = 4;
   int max_attempts = 5;            // per request, for retryable failures
 };
 
@@ -27,8 +31,8 @@ struct S3Options {
 // AWS_SESSION_TOKEN; else the profile (AWS_PROFILE, default "default") of
 // ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE); region from AWS_REGION, AWS_DEFAULT_REGION
 // or the profile in ~/.aws/config (AWS_CONFIG_FILE); endpoint from AWS_ENDPOINT_URL_S3,
-// AWS_ENDPOINT_URL or the profile's endpoint_url. Fails with a clear message when no credentials
-// are found.
+// AWS_ENDPOINT_URL or the profile's endpoint_url; CAIRN_S3_PART_MIB and CAIRN_S3_CONCURRENCY
+// override the part size and parallelism. Fails with a clear message when no credentials are found.
 Result<S3Options> S3OptionsFromEnvironment();
 
 // A store for s3://bucket/prefix. Custom endpoints use path-style addressing.
