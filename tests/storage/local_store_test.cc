@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "cairn/core/file.h"
 #include "cairn/storage/fault_store.h"
 #include "test_util.h"
 
@@ -65,6 +66,19 @@ TEST_F(LocalStoreTest, PutGetHeadListDelete) {
   EXPECT_EQ(GetString(*store_, "models/a/1.json").status().code(), Status::Code::kNotFound);
   ASSERT_OK(store_->Delete("models/a/2.json"));
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/store/models/a"));  // empty folders go
+}
+
+TEST_F(LocalStoreTest, DownloadWritesTheWholeFileOrNothing) {
+  std::string data(3 << 20, 'd');
+  ASSERT_OK(PutString(*store_, "m/model.pth", data).status());
+  uint64_t seen = 0;
+  DownloadOptions options{[&](uint64_t n) { seen += n; }};
+  auto info = store_->Download("m/model.pth", dir_.File("model.pth"), options);
+  ASSERT_OK(info.status());
+  EXPECT_EQ(seen, data.size());
+  EXPECT_EQ(*ReadFileToString(dir_.File("model.pth")), data);
+  EXPECT_EQ(store_->Download("m/none", dir_.File("none")).status().code(), Status::Code::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("none")));
 }
 
 TEST_F(LocalStoreTest, Ranges) {

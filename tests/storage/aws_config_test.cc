@@ -1,0 +1,88 @@
+#include <cstdlib>
+#include <map>
+
+#include "cairn/core/file.h"
+#include "cairn/storage/s3_store.h"
+#include "test_util.h"
+
+namespace cairn {
+namespace {
+
+// Sets environment variables for one test and restores them afterwards.
+using Vars = std::map<std::string, std::string>;
+
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(Vars vars) {
+    for (auto& [k, v] : vars) {
+      if (const char* old = std::getenv(k.c_str())) saved_[k] = old;
+    }
+    for (const char* name :
+         {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+          "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+          "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "CAIRN_S3_PART_MIB",
+          "CAIRN_S3_CONCURRENCY"}) {
+      if (const char* v = std::getenv(name); v && !saved_.count(name)) saved_[name] = v;
+      ::unsetenv(name);
+    }
+    for (auto& [k, v] : vars) ::setenv(k.c_str(), v.c_str(), 1);
+    set_ = std::move(vars);
+  }
+  ~ScopedEnv() {
+    for (auto& [k, v] : set_) ::unsetenv(k.c_str());
+    for (auto& [k, v] : saved_) ::setenv(k.c_str(), v.c_str(), 1);
+  }
+
+ private:
+  std::map<std::string, std::string> saved_, set_;
+};
+
+TEST(AwsConfig, EnvironmentWins) {
+  ScopedEnv env(Vars{{"AWS_ACCESS_KEY_ID", "AK"},
+                     {"AWS_SECRET_ACCESS_KEY", "SK"},
+                     {"AWS_SESSION_TOKEN", "T"},
+                     {"AWS_DEFAULT_REGION", "eu-west-1"},
+                     {"AWS_REGION", "eu-central-1"},
+                     {"AWS_ENDPOINT_URL", "http://a:1/"},
+                     {"AWS_ENDPOINT_URL_S3", "http://s3:2/"},
+                     {"HOME", "/nonexistent"}});
+  auto o = S3OptionsFromEnvironment();
+  ASSERT_OK(o.status());
+  EXPECT_EQ(o->credentials.access_key, "AK");
+  EXPECT_EQ(o->credentials.session_token, "T");
+  EXPECT_EQ(o->region, "eu-central-1");
+  EXPECT_EQ(o->endpoint, "http://s3:2");
+}
+
+TEST(AwsConfig, ProfilesFromSharedFiles) {
+  testing::TempDir dir;
+  ASSERT_OK(WriteFileAtomically(dir.File("credentials"),
+                                "[default]\naws_access_key_id = DEF\naws_secret_access_key = DS\n"
+                                "[dev]\naws_access_key_id=DEV\naws_secret_access_key=DEVS\n"));
+  ASSERT_OK(
+      WriteFileAtomically(dir.File("config"),
+                          "[default]\nregion = us-west-2\n[profile dev]\nregion = ap-south-1\n"
+                          "endpoint_url = http://minio:9000\n"));
+  ScopedEnv env(Vars{{"AWS_SHARED_CREDENTIALS_FILE", dir.File("credentials")},
+                     {"AWS_CONFIG_FILE", dir.File("config")},
+                     {"AWS_PROFILE", "dev"}});
+  auto o = S3OptionsFromEnvironment();
+  ASSERT_OK(o.status());
+  EXPECT_EQ(o->credentials.access_key, "DEV");
+  EXPECT_EQ(o->credentials.secret_key, "DEVS");
+  EXPECT_EQ(o->region, "ap-south-1");
+  EXPECT_EQ(o->endpoint, "http://minio:9000");
+}
+
+TEST(AwsConfig, MissingCredentialsAndBadKnobs) {
+  ScopedEnv env(Vars{{"HOME", "/nonexistent"}});
+  auto o = S3OptionsFromEnvironment();
+  EXPECT_EQ(o.status().code(), Status::Code::kPermissionDenied);
+  EXPECT_NE(o.status().message().find("AWS_ACCESS_KEY_ID"), std::string::npos);
+  ScopedEnv env2(
+      {{"AWS_ACCESS_KEY_ID", "a"}, {"AWS_SECRET_ACCESS_KEY", "b"}, {"CAIRN_S3_PART_MIB", "1"}});
+  EXPECT_EQ(S3OptionsFromEnvironment().status().code(), Status::Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cairn
