@@ -46,13 +46,16 @@ def parallel(cmds):
     assert all(p.wait() == 0 for p in procs), "a curl request failed"
 
 
-def timed(fn):
-    out = []
+def timed_round_robin(fns):
+    """Runs each contender once per round, in turn, so that background work of the server
+    (e.g. garbage collection of overwritten objects) falls on all of them alike."""
+    times = {name: [] for name in fns}
     for _ in range(args.reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 sh(script, "start", server, args.port)
@@ -76,25 +79,27 @@ try:
 
     aws = ["/usr/bin/aws", "--endpoint-url", endpoint, "--only-show-errors", "s3", "cp"]
 
-    up = {
-        "cairn": timed(lambda: sh(args.cairn, "cp", src, "s3://bench/cairn.bin")),
-        "awscli": timed(lambda: sh(*aws, src, "s3://bench/aws.bin")),
-        "ceiling": timed(lambda: parallel(
-            [curl("-T", part, f"{endpoint}/bench/ceiling{i}") for i, part in enumerate(parts)])),
-    }
-    down = {
-        "cairn": timed(lambda: sh(args.cairn, "cp", "s3://bench/cairn.bin", dst)),
-        "awscli": timed(lambda: sh(*aws, "s3://bench/cairn.bin", dst)),
-        "ceiling": timed(lambda: parallel(
+    up = timed_round_robin({
+        "cairn": lambda: sh(args.cairn, "cp", src, "s3://bench/cairn.bin"),
+        "awscli": lambda: sh(*aws, src, "s3://bench/aws.bin"),
+        "ceiling": lambda: parallel(
+            [curl("-T", part, f"{endpoint}/bench/ceiling{i}") for i, part in enumerate(parts)]),
+    })
+    down = timed_round_robin({
+        "cairn": lambda: sh(args.cairn, "cp", "s3://bench/cairn.bin", dst),
+        "awscli": lambda: sh(*aws, "s3://bench/cairn.bin", dst + ".aws"),
+        "ceiling": lambda: parallel(
             [curl("-o", "/dev/null", "-r", rng(i), f"{endpoint}/bench/cairn.bin")
-             for i in range(args.ranges)])),
+             for i in range(args.ranges)]),
         # The same requests writing their bytes to files, as any downloader must.
-        "ceiling-files": timed(lambda: parallel(
+        "ceiling-files": lambda: parallel(
             [curl("-o", os.path.join(work, f"range{i}"), "-r", rng(i), f"{endpoint}/bench/cairn.bin")
-             for i in range(args.ranges)])),
-    }
+             for i in range(args.ranges)]),
+    })
     sh("cmp", src, dst)
-    print(f"{args.mib} MiB, {args.reps} runs each, medians; ceiling = {args.ranges} parallel curl requests")
+    sh("cmp", src, dst + ".aws")
+    print(f"{args.mib} MiB, {args.reps} rounds (contenders in turn), medians; "
+      f"ceiling = {args.ranges} parallel curl requests")
     for name, d in (("upload", up), ("download", down)):
         for who in d:
             print(f"  {name:8s} {who:13s} {d[who]:7.2f} s  {args.mib / d[who]:7.1f} MiB/s")
