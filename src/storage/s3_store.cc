@@ -194,19 +194,18 @@ Result<ObjectInfo> S3Store::Download(const std::string& key, const std::string& 
           s3::Connection::Call call{"GET", Full(key)};
           call.sink = &sink;
           call.idempotent = false;
-          call.headers = {{"Range", "bytes=" + std::to_string(at) + "-" +
-                                        std::to_string(begin + len - 1)},
-                          {"If-Match", info.etag}};
+          call.headers = {
+              {"Range", "bytes=" + std::to_string(at) + "-" + std::to_string(begin + len - 1)},
+              {"If-Match", info.etag}};
           auto resp = conn_.Send(call);
           Status r;
           if (resp.ok() && resp->status == 206 && at == begin + len) return Status::OK();
           if (resp.ok() && resp->status == 412) {
             return Status::PreconditionFailed(key + " changed while it was downloaded");
           }
-          r = !resp.ok() ? resp.status()
-              : resp->status == 206
-                  ? Status::Transient("short range")
-                  : ErrorFor(*resp, "GET", key);
+          r = !resp.ok()            ? resp.status()
+              : resp->status == 206 ? Status::Transient("short range")
+                                    : ErrorFor(*resp, "GET", key);
           if (r.code() != Status::Code::kTransient || attempt >= conn_.options().max_attempts) {
             return r;
           }

@@ -71,41 +71,37 @@ def test_every_truncation_fails_cleanly(cairn, tmp_path, suffix):
         check_refused(cairn, cut)
 
 
+def rewrite_zip(path, edit=lambda items: None, compression=zipfile.ZIP_STORED):
+    """Rewrites a torch.save file's records after `edit` changed them (a dict name -> bytes)."""
+    with zipfile.ZipFile(path) as z:
+        items = {i.filename: z.read(i.filename) for i in z.infolist()}
+    edit(items)
+    with zipfile.ZipFile(path, "w", compression=compression) as z:
+        for name, data in items.items():
+            z.writestr(name, data)
+
+
 def test_storage_record_too_small(cairn, tmp_path):
     # A pickle that claims more elements than its storage record holds.
     path = tmp_path / "model.pth"
     torch.save({"w": torch.ones(4)}, path)
-    with zipfile.ZipFile(path) as z:
-        items = {i.filename: z.read(i.filename) for i in z.infolist()}
-    items["model/data/0"] = items["model/data/0"][:8]
-    with zipfile.ZipFile(path, "w") as z:
-        for name, data in items.items():
-            z.writestr(name, data)
+    rewrite_zip(path, lambda items: items.update({"model/data/0": items["model/data/0"][:8]}))
     check_refused(cairn, path, "claims 4 elements")
 
 
 def test_view_outside_its_storage(cairn, tmp_path):
     path = tmp_path / "model.pth"
-    t = torch.ones(4)
-    torch.save({"w": t}, path)
-    with zipfile.ZipFile(path) as z:
-        items = {i.filename: z.read(i.filename) for i in z.infolist()}
+    torch.save({"w": torch.ones(4)}, path)
     # size (4,) -> (400,): the same length in the pickle, so only the number changes.
-    items["model/data.pkl"] = items["model/data.pkl"].replace(b"K\x04\x85", b"M\x90\x01\x85", 1)
-    with zipfile.ZipFile(path, "w") as z:
-        for name, data in items.items():
-            z.writestr(name, data)
+    rewrite_zip(path, lambda items: items.update({"model/data.pkl": items["model/data.pkl"].replace(
+        b"K\x04\x85", b"M\x90\x01\x85", 1)}))
     check_refused(cairn, path, "tensor view reaches element")
 
 
 def test_compressed_records_are_refused(cairn, tmp_path):
     path = tmp_path / "model.pth"
     torch.save({"w": torch.zeros(1 << 20)}, path)
-    with zipfile.ZipFile(path) as z:
-        items = {i.filename: z.read(i.filename) for i in z.infolist()}
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:  # a "zip bomb"
-        for name, data in items.items():
-            z.writestr(name, data)
+    rewrite_zip(path, compression=zipfile.ZIP_DEFLATED)  # a "zip bomb"
     check_refused(cairn, path, "compressed")
 
 

@@ -51,8 +51,6 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
-  // Asks the kernel to read ahead [offset, offset+len) (a hint; errors are ignored).
-  void WillNeed(size_t offset, size_t len) const;
 
  private:
   MappedFile() = default;

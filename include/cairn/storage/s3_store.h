@@ -24,7 +24,7 @@ struct S3Options {
   // Uploads hold up to 2 x concurrency parts in memory (512 MiB here).
   uint64_t part_size = 64u << 20;
   int concurrency = 4;
-  int max_attempts = 5;            // per request, for retryable failures
+  int max_attempts = 5;  // per request, for retryable failures
 };
 
 // Settings as every AWS tool reads them: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
