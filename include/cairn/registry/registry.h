@@ -1,0 +1,111 @@
+// The model registry: immutable, numbered, content-addressed versions of model directories in an
+// object store, with aliases, approval status and lineage. The store is the only source of truth;
+// the layout is documented in docs/registry.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/storage/object_store.h"
+
+namespace cairn {
+
+// A chunk of a file: its SHA-256 (hex) and size.
+struct ChunkRef {
+  std::string sha256;
+  uint64_t size = 0;
+};
+
+struct FileEntry {
+  std::string path;  // relative, '/'-separated
+  uint64_t size = 0;
+  uint32_t mode = 0644;
+  std::string sha256;  // of the whole file
+  std::vector<ChunkRef> chunks;
+};
+
+enum class Approval { kPendingManualApproval, kApproved, kRejected };
+std::string_view ApprovalName(Approval a);  // SageMaker's names
+
+struct VersionInfo {
+  std::string group;
+  int64_t version = 0;
+  int64_t created_ms = 0;
+  std::string created_by;  // user@host
+  std::string description;
+  std::map<std::string, std::string> metrics;  // name -> value as given
+  std::map<std::string, std::string> tags;
+  std::map<std::string, std::string> lineage;  // training job, code/data digests, framework ...
+  std::vector<FileEntry> files;
+  Approval approval = Approval::kPendingManualApproval;  // the current status
+  std::vector<std::string> aliases;                      // aliases pointing here now
+  uint64_t total_size() const;
+  std::string ref() const { return group + ":" + std::to_string(version); }
+};
+
+struct PublishOptions {
+  std::string description;
+  std::map<std::string, std::string> metrics, tags, lineage;
+  int parallelism = 0;  // 0: DefaultParallelism()
+};
+
+struct PublishStats {
+  uint64_t files = 0, bytes = 0;
+  uint64_t chunks = 0, new_chunks = 0, new_bytes = 0;  // what this publish had to upload
+};
+
+struct AliasEvent {
+  int64_t seq = 0;
+  int64_t version = 0;  // 0: the alias was removed
+  int64_t at_ms = 0;
+  std::string by;
+};
+
+class Registry {
+ public:
+  explicit Registry(std::unique_ptr<ObjectStore> store) : store_(std::move(store)) {}
+
+  ObjectStore& store() { return *store_; }
+
+  // Publishes the files under `dir` as version latest+1 of `group`: chunks first (each stored
+  // once under its SHA-256), then the manifest with a create-if-absent write; if another
+  // publisher took that number, the next one is tried. Readers never see a partial version.
+  Result<VersionInfo> Publish(const std::string& group, const std::string& dir,
+                              const PublishOptions& options = {}, PublishStats* stats = nullptr);
+
+  // "group:3", "group:latest", "group@alias" -> the version.
+  Result<VersionInfo> Resolve(const std::string& ref);
+  Result<std::vector<std::string>> ListGroups();
+  Result<std::vector<VersionInfo>> ListVersions(const std::string& group);
+
+  // Restores the version's files into `dir` (which must not exist yet): written under a
+  // temporary name beside it, every chunk's SHA-256 checked before its bytes are used, then
+  // renamed into place. A missing or corrupt chunk fails the restore, naming chunk and file.
+  Result<VersionInfo> Restore(const std::string& ref, const std::string& dir);
+
+  // Points `alias` at a version (compare-and-swap on its append-only history).
+  Status SetAlias(const std::string& group, const std::string& alias, int64_t version);
+  // Moves the alias back to the version it pointed at before its last move; returns it.
+  Result<int64_t> Rollback(const std::string& group, const std::string& alias);
+  Result<std::vector<AliasEvent>> AliasHistory(const std::string& group, const std::string& alias);
+  Status SetApproval(const std::string& ref, Approval status);
+
+ private:
+  Result<VersionInfo> Load(const std::string& group, int64_t version);
+  Result<int64_t> LatestVersion(const std::string& group);
+  Result<std::optional<AliasEvent>> CurrentAlias(const std::string& group, const std::string& alias,
+                                                 std::vector<AliasEvent>* history = nullptr);
+  Status AppendEvent(const std::string& prefix, const std::string& body_json, int64_t* seq_out);
+  Status Decorate(VersionInfo& v);  // approval and aliases
+
+  std::unique_ptr<ObjectStore> store_;
+};
+
+// Checks a group or alias name: 1-63 of [A-Za-z0-9-_.], starting with a letter or digit.
+Status ValidateName(const std::string& what, const std::string& name);
+
+}  // namespace cairn

@@ -1,0 +1,141 @@
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <set>
+
+#include "cairn/core/file.h"
+#include "cairn/core/parallel.h"
+#include "cairn/core/sha256.h"
+#include "cairn/registry/registry.h"
+#include "chunker.h"
+#include "layout.h"
+#include "manifest.h"
+
+namespace cairn {
+
+namespace fs = std::filesystem;
+using namespace registry;
+
+namespace {
+
+struct Piece {
+  size_t file;
+  uint64_t offset, size;
+  std::string sha256;
+};
+
+Result<std::vector<std::pair<std::string, fs::path>>> ListFiles(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Status::NotFound(dir + ": not a directory");
+  std::vector<std::pair<std::string, fs::path>> out;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_symlink()) {
+      return Status::Unsupported(it->path().string() + ": symbolic links cannot be published");
+    }
+    if (it->is_directory()) continue;
+    if (!it->is_regular_file()) {
+      return Status::Unsupported(it->path().string() + ": not a regular file");
+    }
+    out.emplace_back(fs::relative(it->path(), dir).generic_string(), it->path());
+  }
+  if (ec) return Status::FromErrno("walk " + dir, ec.value());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+Result<VersionInfo> Registry::Publish(const std::string& group, const std::string& dir,
+                                      const PublishOptions& options, PublishStats* stats_out) {
+  CAIRN_RETURN_IF_ERROR(ValidateName("model group", group));
+  CAIRN_ASSIGN_OR_RETURN(auto files, ListFiles(dir));
+  const size_t threads = options.parallelism > 0 ? options.parallelism : DefaultParallelism();
+
+  // 1. Map each file and cut it into content-defined chunks.
+  VersionInfo v;
+  v.group = group;
+  v.description = options.description;
+  v.metrics = options.metrics;
+  v.tags = options.tags;
+  v.lineage = options.lineage;
+  v.created_by = WhoAmI();
+  std::vector<std::shared_ptr<const MappedFile>> maps;
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < files.size(); ++i) {
+    CAIRN_ASSIGN_OR_RETURN(auto m, MappedFile::Open(files[i].second.string()));
+    struct stat st {};
+    ::stat(files[i].second.c_str(), &st);
+    FileEntry e;
+    e.path = files[i].first;
+    CAIRN_RETURN_IF_ERROR(ValidateKey(e.path).WithContext("file name"));
+    e.size = m->size();
+    e.mode = st.st_mode & 0777;
+    uint64_t start = 0;
+    for (size_t end : ChunkEnds(m->data(), m->size())) {
+      pieces.push_back(Piece{i, start, end - start, ""});
+      start = end;
+    }
+    v.files.push_back(std::move(e));
+    maps.push_back(std::move(m));
+  }
+
+  // 2. Hash every chunk, then store the ones the store lacks (in parallel).
+  PublishStats stats;
+  stats.files = files.size();
+  stats.chunks = pieces.size();
+  std::atomic<uint64_t> new_chunks{0}, new_bytes{0};
+  std::mutex seen_mu;
+  std::set<std::string> seen;  // chunks repeated within this publish go up once
+  CAIRN_RETURN_IF_ERROR(ParallelFor(
+      pieces.size(),
+      [&](size_t i) -> Status {
+        Piece& p = pieces[i];
+        const uint8_t* data = maps[p.file]->data() + p.offset;
+        p.sha256 = Sha256Hex(data, p.size);
+        {
+          std::lock_guard<std::mutex> lock(seen_mu);
+          if (!seen.insert(p.sha256).second) return Status::OK();
+        }
+        const std::string key = ChunkKey(p.sha256);
+        auto head = store_->Head(key);
+        if (head.ok() && head->size == p.size) return Status::OK();
+        if (!head.ok() && head.status().code() != Status::Code::kNotFound) return head.status();
+        BufferSource src(data, p.size);
+        CAIRN_RETURN_IF_ERROR(store_->Put(key, src).status().WithContext("store chunk " + key));
+        new_chunks++;
+        new_bytes += p.size;
+        return Status::OK();
+      },
+      threads));
+  for (const Piece& p : pieces) {
+    v.files[p.file].chunks.push_back(ChunkRef{p.sha256, p.size});
+    stats.bytes += p.size;
+  }
+  for (auto& f : v.files) f.sha256 = FileDigest(f.chunks);
+  stats.new_chunks = new_chunks;
+  stats.new_bytes = new_bytes;
+
+  // 3. Take the next version number with a create-if-absent write of the manifest.
+  CAIRN_ASSIGN_OR_RETURN(int64_t latest, LatestVersion(group));
+  for (int attempt = 0; attempt < 10000; ++attempt) {
+    v.version = latest + 1;
+    v.created_ms = NowMs();
+    auto put =
+        PutString(*store_, VersionKey(group, v.version), ManifestToJson(v), PutOptions::IfAbsent());
+    if (put.ok()) {
+      if (stats_out) *stats_out = stats;
+      return v;
+    }
+    if (put.status().code() != Status::Code::kPreconditionFailed) return put.status();
+    // Someone else took that number: look again (they may have taken several).
+    CAIRN_ASSIGN_OR_RETURN(int64_t now_latest, LatestVersion(group));
+    latest = std::max(latest + 1, now_latest);
+  }
+  return Status::Transient("could not take a version number for " + group + " after 10000 tries");
+}
+
+}  // namespace cairn

@@ -1,0 +1,234 @@
+#include "cairn/registry/registry.h"
+
+#include <set>
+
+#include "layout.h"
+#include "manifest.h"
+
+namespace cairn {
+
+using namespace registry;
+
+std::string_view ApprovalName(Approval a) {
+  switch (a) {
+    case Approval::kApproved:
+      return "Approved";
+    case Approval::kRejected:
+      return "Rejected";
+    default:
+      return "PendingManualApproval";
+  }
+}
+
+uint64_t VersionInfo::total_size() const {
+  uint64_t n = 0;
+  for (const auto& f : files) n += f.size;
+  return n;
+}
+
+Status ValidateName(const std::string& what, const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 63 && std::isalnum(static_cast<unsigned char>(name[0]));
+  for (char c : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+  if (!ok) {
+    return Status::InvalidArgument("invalid " + what + " '" + name +
+                                   "': use 1-63 letters, digits, '-', '_' or '.', starting with a "
+                                   "letter or digit");
+  }
+  return Status::OK();
+}
+
+Result<int64_t> Registry::LatestVersion(const std::string& group) {
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(VersionsPrefix(group)));
+  int64_t latest = 0;
+  for (const auto& o : objects) latest = std::max(latest, SeqOf(o.key));
+  return latest;
+}
+
+Result<VersionInfo> Registry::Load(const std::string& group, int64_t version) {
+  const std::string key = VersionKey(group, version);
+  auto text = GetString(*store_, key);
+  if (!text.ok()) {
+    if (text.status().code() == Status::Code::kNotFound) {
+      return Status::NotFound("no version " + group + ":" + std::to_string(version));
+    }
+    return text.status();
+  }
+  CAIRN_ASSIGN_OR_RETURN(VersionInfo v, ManifestFromJson(*text, key));
+  if (v.group != group || v.version != version) {
+    return Status::Corrupt("version manifest " + key + " names " + v.ref());
+  }
+  CAIRN_RETURN_IF_ERROR(Decorate(v));
+  return v;
+}
+
+Status Registry::Decorate(VersionInfo& v) {
+  CAIRN_ASSIGN_OR_RETURN(auto approvals, store_->List(ApprovalPrefix(v.group, v.version)));
+  if (!approvals.empty()) {
+    auto text = GetString(*store_, approvals.back().key);  // the highest sequence number
+    if (text.ok()) {
+      Json j = Json::parse(*text, nullptr, false);
+      std::string s = j.is_object() ? j.value("status", "") : "";
+      if (s == "Approved") v.approval = Approval::kApproved;
+      if (s == "Rejected") v.approval = Approval::kRejected;
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(GroupPrefix(v.group) + "aliases/"));
+  std::set<std::string> names;
+  for (const auto& o : objects) {
+    std::string rest = o.key.substr(GroupPrefix(v.group).size() + 8);
+    names.insert(rest.substr(0, rest.find('/')));
+  }
+  for (const auto& name : names) {
+    CAIRN_ASSIGN_OR_RETURN(auto cur, CurrentAlias(v.group, name));
+    if (cur && cur->version == v.version) v.aliases.push_back(name);
+  }
+  return Status::OK();
+}
+
+Result<VersionInfo> Registry::Resolve(const std::string& ref) {
+  size_t at = ref.find('@'), colon = ref.find(':');
+  std::string group = ref.substr(0, std::min(at, colon));
+  CAIRN_RETURN_IF_ERROR(ValidateName("model group", group));
+  if (at != std::string::npos) {
+    std::string alias = ref.substr(at + 1);
+    CAIRN_RETURN_IF_ERROR(ValidateName("alias", alias));
+    CAIRN_ASSIGN_OR_RETURN(auto cur, CurrentAlias(group, alias));
+    if (!cur || cur->version == 0) return Status::NotFound("alias " + ref + " points nowhere");
+    return Load(group, cur->version);
+  }
+  std::string which = colon == std::string::npos ? "latest" : ref.substr(colon + 1);
+  if (which == "latest") {
+    CAIRN_ASSIGN_OR_RETURN(int64_t latest, LatestVersion(group));
+    if (latest == 0) return Status::NotFound("model group " + group + " has no versions");
+    return Load(group, latest);
+  }
+  char* end = nullptr;
+  long long n = std::strtoll(which.c_str(), &end, 10);
+  if (which.empty() || *end != '\0' || n <= 0) {
+    return Status::InvalidArgument("bad reference '" + ref +
+                                   "': use GROUP:VERSION, GROUP:latest or GROUP@ALIAS");
+  }
+  return Load(group, n);
+}
+
+Result<std::vector<std::string>> Registry::ListGroups() {
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List("registry/groups/"));
+  std::set<std::string> groups;
+  for (const auto& o : objects) {
+    std::string rest = o.key.substr(16);
+    size_t slash = rest.find('/');
+    if (slash != std::string::npos && rest.compare(slash, 10, "/versions/") == 0) {
+      groups.insert(rest.substr(0, slash));
+    }
+  }
+  return std::vector<std::string>(groups.begin(), groups.end());
+}
+
+Result<std::vector<VersionInfo>> Registry::ListVersions(const std::string& group) {
+  CAIRN_RETURN_IF_ERROR(ValidateName("model group", group));
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(VersionsPrefix(group)));
+  std::vector<VersionInfo> out;
+  for (const auto& o : objects) {
+    int64_t n = SeqOf(o.key);
+    if (n <= 0) continue;
+    CAIRN_ASSIGN_OR_RETURN(VersionInfo v, Load(group, n));
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Status Registry::AppendEvent(const std::string& prefix, const std::string& body, int64_t* seq_out) {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(prefix));
+    int64_t last = 0;
+    for (const auto& o : objects) last = std::max(last, SeqOf(o.key));
+    auto put = PutString(*store_, prefix + Seq(last + 1) + ".json", body, PutOptions::IfAbsent());
+    if (put.ok()) {
+      if (seq_out) *seq_out = last + 1;
+      return Status::OK();
+    }
+    if (put.status().code() != Status::Code::kPreconditionFailed) return put.status();
+  }
+  return Status::Transient("too much contention on " + prefix);
+}
+
+// Replays an alias's history: "set" pushes a version, "rollback" pops one.
+Result<std::optional<AliasEvent>> Registry::CurrentAlias(const std::string& group,
+                                                         const std::string& alias,
+                                                         std::vector<AliasEvent>* history) {
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(AliasPrefix(group, alias)));
+  std::vector<AliasEvent> stack;
+  for (const auto& o : objects) {
+    CAIRN_ASSIGN_OR_RETURN(std::string text, GetString(*store_, o.key));
+    Json j = Json::parse(text, nullptr, false);
+    if (!j.is_object()) return Status::Corrupt("alias event " + o.key + " is not JSON");
+    AliasEvent e{SeqOf(o.key), j.value("version", int64_t{0}), j.value("at_ms", int64_t{0}),
+                 j.value("by", "")};
+    if (history) history->push_back(e);
+    if (j.value("kind", "set") == "rollback") {
+      if (!stack.empty()) stack.pop_back();
+    } else {
+      stack.push_back(e);
+    }
+  }
+  if (stack.empty()) return std::optional<AliasEvent>();
+  return std::optional<AliasEvent>(stack.back());
+}
+
+Status Registry::SetAlias(const std::string& group, const std::string& alias, int64_t version) {
+  CAIRN_RETURN_IF_ERROR(ValidateName("alias", alias));
+  CAIRN_RETURN_IF_ERROR(Load(group, version).status());
+  Json j{{"kind", "set"}, {"version", version}, {"at_ms", NowMs()}, {"by", WhoAmI()}};
+  return AppendEvent(AliasPrefix(group, alias), j.dump(), nullptr);
+}
+
+Result<int64_t> Registry::Rollback(const std::string& group, const std::string& alias) {
+  CAIRN_RETURN_IF_ERROR(ValidateName("alias", alias));
+  std::vector<AliasEvent> history;
+  // Compute what the alias falls back to, then append the rollback; a concurrent move in
+  // between is detected by the sequence number the append gets.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    history.clear();
+    CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(AliasPrefix(group, alias)));
+    std::vector<int64_t> stack;
+    int64_t last_seq = 0;
+    for (const auto& o : objects) {
+      CAIRN_ASSIGN_OR_RETURN(std::string text, GetString(*store_, o.key));
+      Json j = Json::parse(text, nullptr, false);
+      if (!j.is_object()) return Status::Corrupt("alias event " + o.key + " is not JSON");
+      last_seq = std::max(last_seq, SeqOf(o.key));
+      if (j.value("kind", "set") == "rollback") {
+        if (!stack.empty()) stack.pop_back();
+      } else {
+        stack.push_back(j.value("version", int64_t{0}));
+      }
+    }
+    if (stack.size() < 2) {
+      return Status::PreconditionFailed("alias " + group + "@" + alias +
+                                        " has no earlier version to roll back to");
+    }
+    const int64_t target = stack[stack.size() - 2];
+    Json j{{"kind", "rollback"}, {"version", target}, {"at_ms", NowMs()}, {"by", WhoAmI()}};
+    auto put = PutString(*store_, AliasPrefix(group, alias) + Seq(last_seq + 1) + ".json", j.dump(),
+                         PutOptions::IfAbsent());
+    if (put.ok()) return target;
+    if (put.status().code() != Status::Code::kPreconditionFailed) return put.status();
+  }
+  return Status::Transient("too much contention on alias " + alias);
+}
+
+Result<std::vector<AliasEvent>> Registry::AliasHistory(const std::string& group,
+                                                       const std::string& alias) {
+  std::vector<AliasEvent> history;
+  CAIRN_RETURN_IF_ERROR(CurrentAlias(group, alias, &history).status());
+  return history;
+}
+
+Status Registry::SetApproval(const std::string& ref, Approval status) {
+  CAIRN_ASSIGN_OR_RETURN(VersionInfo v, Resolve(ref));
+  Json j{{"status", ApprovalName(status)}, {"at_ms", NowMs()}, {"by", WhoAmI()}};
+  return AppendEvent(ApprovalPrefix(v.group, v.version), j.dump(), nullptr);
+}
+
+}  // namespace cairn

@@ -1,0 +1,107 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "cairn/core/file.h"
+#include "cairn/core/parallel.h"
+#include "cairn/core/sha256.h"
+#include "cairn/registry/registry.h"
+#include "layout.h"
+#include "manifest.h"
+
+namespace cairn {
+
+namespace fs = std::filesystem;
+using namespace registry;
+
+Result<VersionInfo> Registry::Restore(const std::string& ref, const std::string& dir_in) {
+  CAIRN_ASSIGN_OR_RETURN(VersionInfo v, Resolve(ref));
+  std::string dir = dir_in;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  std::error_code ec;
+  if (fs::exists(dir, ec))
+    return Status::AlreadyExists(dir + " already exists; restore needs a new directory");
+  const fs::path parent = fs::absolute(dir).parent_path();
+  fs::create_directories(parent, ec);
+  if (ec) return Status::FromErrno("create " + parent.string(), ec.value());
+  // Everything is written under a temporary name beside the target, then renamed.
+  const std::string tmp = dir + ".cairn-restore-" + std::to_string(std::random_device{}());
+  struct Cleanup {
+    std::string path;
+    bool armed = true;
+    ~Cleanup() {
+      std::error_code e;
+      if (armed) fs::remove_all(path, e);
+    }
+  } cleanup{tmp};
+  fs::create_directories(tmp, ec);
+  if (ec) return Status::FromErrno("create " + tmp, ec.value());
+
+  struct Job {
+    size_t file;
+    uint64_t offset;
+    const ChunkRef* chunk;
+  };
+  std::vector<UniqueFd> fds;
+  std::vector<Job> jobs;
+  for (size_t i = 0; i < v.files.size(); ++i) {
+    const FileEntry& f = v.files[i];
+    const fs::path path = fs::path(tmp) / f.path;
+    fs::create_directories(path.parent_path(), ec);
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd.valid()) return Status::FromErrno("create " + path.string(), errno);
+    if (::ftruncate(fd.get(), static_cast<off_t>(f.size)) != 0) {
+      return Status::FromErrno("size " + path.string(), errno);
+    }
+    uint64_t off = 0;
+    for (const ChunkRef& c : f.chunks) {
+      jobs.push_back(Job{i, off, &c});
+      off += c.size;
+    }
+    fds.push_back(std::move(fd));
+  }
+  // Fetch, verify and write chunks in parallel; no byte is written before its chunk checks out.
+  CAIRN_RETURN_IF_ERROR(ParallelFor(jobs.size(), [&](size_t j) -> Status {
+    const Job& job = jobs[j];
+    const FileEntry& f = v.files[job.file];
+    std::string data;
+    data.reserve(job.chunk->size);
+    Status st = store_->Get(ChunkKey(job.chunk->sha256), [&](const uint8_t* d, size_t n) {
+      if (data.size() + n > job.chunk->size)
+        return Status::Corrupt("chunk is longer than recorded");
+      data.append(reinterpret_cast<const char*>(d), n);
+      return Status::OK();
+    });
+    const std::string where = "chunk " + job.chunk->sha256 + " of " + f.path + " in " + v.ref();
+    if (st.code() == Status::Code::kNotFound) return Status::Corrupt(where + " is missing");
+    if (!st.ok()) return st.WithContext(where);
+    if (data.size() != job.chunk->size || Sha256Hex(data) != job.chunk->sha256) {
+      return Status::Corrupt(where + " is corrupt (its bytes do not match its SHA-256)");
+    }
+    int fd = fds[job.file].get();
+    for (size_t done = 0; done < data.size();) {
+      ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
+                           static_cast<off_t>(job.offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::FromErrno("write " + f.path, errno);
+      done += static_cast<size_t>(n);
+    }
+    return Status::OK();
+  }));
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (::fchmod(fds[i].get(), v.files[i].mode) != 0 || ::fsync(fds[i].get()) != 0) {
+      return Status::FromErrno("finish " + v.files[i].path, errno);
+    }
+  }
+  fds.clear();
+  if (::rename(tmp.c_str(), dir.c_str()) != 0) return Status::FromErrno("rename to " + dir, errno);
+  cleanup.armed = false;
+  UniqueFd pfd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (pfd.valid()) ::fsync(pfd.get());
+  return v;
+}
+
+}  // namespace cairn

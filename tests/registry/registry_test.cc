@@ -1,0 +1,235 @@
+#include "cairn/registry/registry.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+#include <set>
+
+#include "cairn/core/file.h"
+#include "cairn/storage/fault_store.h"
+#include "registry/chunker.h"
+#include "test_util.h"
+
+namespace cairn {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { registry_ = Open(); }
+  std::unique_ptr<Registry> Open() {
+    auto store = OpenStore(dir_.File("store"));
+    EXPECT_OK(store.status());
+    return std::make_unique<Registry>(std::move(store).value());
+  }
+  // A model directory: model.pth (big, random) and code/inference.py.
+  std::string MakeModel(const std::string& name, const std::string& weights) {
+    const std::string d = dir_.File(name);
+    fs::create_directories(d + "/code");
+    EXPECT_OK(WriteFileAtomically(d + "/model.pth", weights));
+    EXPECT_OK(WriteFileAtomically(d + "/code/inference.py", "def model_fn(d):\n    return d\n"));
+    return d;
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<Registry> registry_;
+};
+
+TEST(Chunker, ContentDefinedAndBounded) {
+  const std::string data = RandomBytes(20 << 20, 1);
+  auto p = reinterpret_cast<const uint8_t*>(data.data());
+  auto ends = registry::ChunkEnds(p, data.size());
+  ASSERT_FALSE(ends.empty());
+  EXPECT_EQ(ends.back(), data.size());
+  size_t prev = 0;
+  for (size_t i = 0; i < ends.size(); ++i) {
+    size_t len = ends[i] - prev;
+    EXPECT_LE(len, 4u << 20);
+    if (i + 1 < ends.size()) {
+      EXPECT_GE(len, 256u << 10);
+    }
+    prev = ends[i];
+  }
+  EXPECT_GT(ends.size(), 8u);
+  EXPECT_LT(ends.size(), 60u);
+  // Bytes inserted at the front shift the data; the cut points after them resynchronize.
+  const std::string shifted = "inserted!" + data;
+  auto ends2 =
+      registry::ChunkEnds(reinterpret_cast<const uint8_t*>(shifted.data()), shifted.size());
+  size_t shared = 0;
+  for (size_t e : ends) shared += std::count(ends2.begin(), ends2.end(), e + 9);
+  EXPECT_GE(shared, ends.size() - 2);
+}
+
+TEST_F(RegistryTest, PublishResolveRestore) {
+  const std::string weights = RandomBytes(6 << 20, 2);
+  PublishOptions opts;
+  opts.description = "first";
+  opts.metrics = {{"loss", "0.25"}};
+  opts.tags = {{"team", "a"}};
+  PublishStats stats;
+  auto v1 = registry_->Publish("simple-model", MakeModel("m1", weights), opts, &stats);
+  ASSERT_OK(v1.status());
+  EXPECT_EQ(v1->version, 1);
+  EXPECT_EQ(v1->ref(), "simple-model:1");
+  EXPECT_EQ(stats.files, 2u);
+  EXPECT_EQ(stats.new_bytes, stats.bytes);
+
+  for (std::string ref : {"simple-model:1", "simple-model:latest", "simple-model"}) {
+    auto r = registry_->Resolve(ref);
+    ASSERT_OK(r.status());
+    EXPECT_EQ(r->version, 1);
+    EXPECT_EQ(r->description, "first");
+    EXPECT_EQ(r->metrics.at("loss"), "0.25");
+    EXPECT_EQ(r->approval, Approval::kPendingManualApproval);
+  }
+  EXPECT_EQ(registry_->Resolve("simple-model:2").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(registry_->Resolve("nope:1").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(registry_->Resolve("../x:1").status().code(), Status::Code::kInvalidArgument);
+
+  auto restored = registry_->Restore("simple-model:1", dir_.File("out/restored"));
+  ASSERT_OK(restored.status());
+  EXPECT_EQ(*ReadFileToString(dir_.File("out/restored/model.pth")), weights);
+  EXPECT_EQ(*ReadFileToString(dir_.File("out/restored/code/inference.py")),
+            "def model_fn(d):\n    return d\n");
+  EXPECT_EQ(registry_->Restore("simple-model:1", dir_.File("out/restored")).status().code(),
+            Status::Code::kAlreadyExists);
+  EXPECT_EQ(*registry_->ListGroups(), std::vector<std::string>{"simple-model"});
+}
+
+TEST_F(RegistryTest, UnchangedBytesAreStoredOnce) {
+  std::string weights = RandomBytes(16 << 20, 3);
+  PublishStats first, second;
+  ASSERT_OK(registry_->Publish("g", MakeModel("a", weights), {}, &first).status());
+  // Change 1 MiB in the middle: most chunks are shared with version 1.
+  for (size_t i = 8 << 20; i < (9 << 20); ++i) weights[i] ^= 0x5a;
+  auto v2 = registry_->Publish("g", MakeModel("b", weights), {}, &second);
+  ASSERT_OK(v2.status());
+  EXPECT_EQ(v2->version, 2);
+  EXPECT_EQ(second.bytes, first.bytes);
+  EXPECT_LT(second.new_bytes, first.bytes / 4) << second.new_bytes;
+  ASSERT_OK(registry_->Restore("g:2", dir_.File("r2")).status());
+  EXPECT_EQ(*ReadFileToString(dir_.File("r2/model.pth")), weights);
+}
+
+TEST_F(RegistryTest, ThirtyTwoProcessesPublishAtOnce) {
+  const std::string root = dir_.File("store");
+  std::vector<std::string> dirs;
+  for (int i = 0; i < 32; ++i)
+    dirs.push_back(MakeModel("p" + std::to_string(i), "weights " + std::to_string(i)));
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 32; ++i) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto store = OpenStore(root);
+      if (!store.ok()) ::_exit(2);
+      Registry r(std::move(store).value());
+      ::_exit(r.Publish("race", dirs[i]).ok() ? 0 : 1);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  auto versions = registry_->ListVersions("race");
+  ASSERT_OK(versions.status());
+  ASSERT_EQ(versions->size(), 32u);
+  std::set<std::string> contents;
+  for (int i = 0; i < 32; ++i) {
+    EXPECT_EQ((*versions)[i].version, i + 1);
+    ASSERT_OK(
+        registry_->Restore("race:" + std::to_string(i + 1), dir_.File("r" + std::to_string(i)))
+            .status());
+    contents.insert(*ReadFileToString(dir_.File("r" + std::to_string(i) + "/model.pth")));
+  }
+  EXPECT_EQ(contents.size(), 32u);  // every publish landed exactly once
+}
+
+TEST_F(RegistryTest, APublishFailingAtAnyStepLeavesNoVersion) {
+  const std::string model = MakeModel("m", RandomBytes(3 << 20, 4));
+  for (int n = 1;; ++n) {
+    auto inner = OpenStore(dir_.File("faulty-" + std::to_string(n)));
+    ASSERT_OK(inner.status());
+    auto faulty = std::make_unique<FaultInjectingStore>(std::move(inner).value());
+    FaultInjectingStore* f = faulty.get();
+    f->FailNthCall(n, Status::IOError("injected failure"));
+    Registry r(std::move(faulty));
+    auto v = r.Publish("g", model, {.parallelism = 1});
+    f->Clear();
+    if (v.ok()) {
+      EXPECT_GT(n, 3);  // every store call of a publish was failed once before this
+      break;
+    }
+    EXPECT_EQ(v.status().code(), Status::Code::kIOError);
+    EXPECT_EQ(r.Resolve("g:latest").status().code(), Status::Code::kNotFound) << n;
+    ASSERT_OK(r.Publish("g", model).status());  // the store is still usable
+    EXPECT_EQ(r.Resolve("g:latest")->version, 1);
+  }
+}
+
+TEST_F(RegistryTest, ACorruptChunkFailsTheRestoreClosed) {
+  ASSERT_OK(registry_->Publish("g", MakeModel("m", RandomBytes(2 << 20, 5))).status());
+  // Flip one byte of one stored chunk.
+  std::string victim;
+  for (auto& e : fs::recursive_directory_iterator(dir_.File("store/chunks"))) {
+    if (e.is_regular_file()) victim = e.path().string();
+  }
+  ASSERT_FALSE(victim.empty());
+  std::string bytes = *ReadFileToString(victim);
+  bytes[bytes.size() / 2] ^= 1;
+  ASSERT_OK(WriteFileAtomically(victim, bytes));
+  auto r = registry_->Restore("g:1", dir_.File("out"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kCorrupt);
+  EXPECT_NE(r.status().message().find(fs::path(victim).filename().string()), std::string::npos);
+  EXPECT_NE(r.status().message().find("model.pth"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(fs::exists(dir_.File("out")));
+  // No temporary directory is left behind either.
+  for (auto& e : fs::directory_iterator(dir_.path())) {
+    EXPECT_EQ(e.path().filename().string().find("cairn-restore"), std::string::npos);
+  }
+}
+
+TEST_F(RegistryTest, AliasesRollbackAndApproval) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(registry_->Publish("g", MakeModel("m" + std::to_string(i), "w" + std::to_string(i)))
+                  .status());
+  }
+  ASSERT_OK(registry_->SetAlias("g", "production", 1));
+  ASSERT_OK(registry_->SetAlias("g", "production", 3));
+  ASSERT_OK(registry_->SetAlias("g", "staging", 3));
+  EXPECT_EQ(registry_->Resolve("g@production")->version, 3);
+  auto v3 = registry_->Resolve("g:3");
+  EXPECT_EQ(v3->aliases, (std::vector<std::string>{"production", "staging"}));
+  auto back = registry_->Rollback("g", "production");
+  ASSERT_OK(back.status());
+  EXPECT_EQ(*back, 1);
+  EXPECT_EQ(registry_->Resolve("g@production")->version, 1);
+  EXPECT_EQ(registry_->Rollback("g", "production").status().code(),
+            Status::Code::kPreconditionFailed);
+  EXPECT_EQ(registry_->AliasHistory("g", "production")->size(), 3u);
+  EXPECT_EQ(registry_->SetAlias("g", "production", 9).code(), Status::Code::kNotFound);
+  EXPECT_EQ(registry_->Resolve("g@nothing").status().code(), Status::Code::kNotFound);
+
+  ASSERT_OK(registry_->SetApproval("g:2", Approval::kApproved));
+  EXPECT_EQ(registry_->Resolve("g:2")->approval, Approval::kApproved);
+  ASSERT_OK(registry_->SetApproval("g:2", Approval::kRejected));
+  EXPECT_EQ(registry_->Resolve("g:2")->approval, Approval::kRejected);
+  EXPECT_EQ(registry_->Resolve("g:1")->approval, Approval::kPendingManualApproval);
+}
+
+}  // namespace
+}  // namespace cairn
