@@ -18,6 +18,7 @@ using Action = std::function<int()>;
 
 void AddWeightsCommands(CLI::App& app, Action* action);
 void AddStoreCommands(CLI::App& app, Action* action);
+void AddModelsCommands(CLI::App& app, Action* action);
 
 // Prints "cairn: <message>" on one line of stderr and returns kExitError.
 int Fail(const Status& status);

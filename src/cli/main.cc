@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   cairn::cli::Action action;
   cairn::cli::AddWeightsCommands(app, &action);
   cairn::cli::AddStoreCommands(app, &action);
+  cairn::cli::AddModelsCommands(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

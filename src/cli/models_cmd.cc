@@ -1,0 +1,254 @@
+// cairn models ...: the model registry on the command line.
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "cairn/registry/registry.h"
+#include "commands.h"
+
+namespace cairn::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct Args {
+  std::string store, a, b, c, description;
+  std::vector<std::string> metrics, tags;
+  bool json = false, reject = false;
+};
+
+// --store, else $CAIRN_STORE, else $XDG_DATA_HOME/cairn/store (~/.local/share/cairn/store).
+std::string StoreUri(const Args& args) {
+  if (!args.store.empty()) return args.store;
+  if (const char* s = std::getenv("CAIRN_STORE"); s && *s) return s;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/cairn/store";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.local/share/cairn/store";
+}
+
+Result<std::unique_ptr<Registry>> OpenRegistry(const Args& args) {
+  CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(StoreUri(args)));
+  return std::make_unique<Registry>(std::move(store));
+}
+
+Result<std::map<std::string, std::string>> KeyValues(const std::vector<std::string>& items,
+                                                     const char* flag) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : items) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidArgument(std::string(flag) + " wants KEY=VALUE, got '" + kv + "'");
+    }
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
+std::string Time(int64_t ms) {
+  std::time_t t = ms / 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Json ToJson(const VersionInfo& v, bool files) {
+  Json j{{"ref", v.ref()},
+         {"group", v.group},
+         {"version", v.version},
+         {"created", Time(v.created_ms)},
+         {"created_by", v.created_by},
+         {"approval", ApprovalName(v.approval)},
+         {"aliases", v.aliases},
+         {"size", v.total_size()},
+         {"description", v.description},
+         {"metrics", v.metrics},
+         {"tags", v.tags},
+         {"lineage", v.lineage}};
+  if (files) {
+    Json fl = Json::array();
+    for (const auto& f : v.files) {
+      fl.push_back({{"path", f.path},
+                    {"size", f.size},
+                    {"mode", f.mode},
+                    {"digest", f.sha256},
+                    {"chunks", f.chunks.size()}});
+    }
+    j["files"] = std::move(fl);
+  }
+  return j;
+}
+
+void Print(const Json& j) { std::printf("%s\n", j.dump(2).c_str()); }
+
+int Done(const Status& st) { return st.ok() ? kExitOk : Fail(st); }
+
+int List(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  auto groups = (*r)->ListGroups();
+  if (!groups.ok()) return Fail(groups.status());
+  Json out = Json::array();
+  for (const auto& g : *groups) {
+    auto latest = (*r)->Resolve(g + ":latest");
+    if (!latest.ok()) return Fail(latest.status());
+    out.push_back(
+        {{"group", g}, {"latest", latest->version}, {"updated", Time(latest->created_ms)}});
+  }
+  if (args.json) {
+    Print(out);
+  } else {
+    for (const auto& g : out) {
+      std::printf("%-32s latest %-6lld %s\n", g["group"].get<std::string>().c_str(),
+                  static_cast<long long>(g["latest"].get<int64_t>()),
+                  g["updated"].get<std::string>().c_str());
+    }
+  }
+  return kExitOk;
+}
+
+int Versions(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  auto versions = (*r)->ListVersions(args.a);
+  if (!versions.ok()) return Fail(versions.status());
+  if (args.json) {
+    Json out = Json::array();
+    for (const auto& v : *versions) out.push_back(ToJson(v, false));
+    Print(out);
+    return kExitOk;
+  }
+  std::printf("%-8s %-20s %-22s %12s  %s\n", "VERSION", "CREATED", "APPROVAL", "SIZE", "ALIASES");
+  for (const auto& v : *versions) {
+    std::string aliases;
+    for (const auto& a : v.aliases) aliases += (aliases.empty() ? "" : ",") + a;
+    std::printf("%-8lld %-20s %-22s %12llu  %s\n", static_cast<long long>(v.version),
+                Time(v.created_ms).c_str(), std::string(ApprovalName(v.approval)).c_str(),
+                static_cast<unsigned long long>(v.total_size()), aliases.c_str());
+  }
+  return kExitOk;
+}
+
+int Describe(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  auto v = (*r)->Resolve(args.a);
+  if (!v.ok()) return Fail(v.status());
+  Print(ToJson(*v, true));  // readable as it is; --json gives the same
+  return kExitOk;
+}
+
+int Publish(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  PublishOptions opts;
+  opts.description = args.description;
+  auto metrics = KeyValues(args.metrics, "--metric");
+  if (!metrics.ok()) return Fail(metrics.status());
+  auto tags = KeyValues(args.tags, "--tag");
+  if (!tags.ok()) return Fail(tags.status());
+  opts.metrics = *metrics;
+  opts.tags = *tags;
+  PublishStats stats;
+  auto v = (*r)->Publish(args.a, args.b, opts, &stats);
+  if (!v.ok()) return Fail(v.status());
+  if (args.json) {
+    Print({{"ref", v->ref()},
+           {"files", stats.files},
+           {"bytes", stats.bytes},
+           {"chunks", stats.chunks},
+           {"new_chunks", stats.new_chunks},
+           {"new_bytes", stats.new_bytes}});
+  } else {
+    std::printf("%s\n", v->ref().c_str());
+    std::fprintf(stderr, "published %llu files, %llu bytes (%llu new in %llu of %llu chunks)\n",
+                 static_cast<unsigned long long>(stats.files),
+                 static_cast<unsigned long long>(stats.bytes),
+                 static_cast<unsigned long long>(stats.new_bytes),
+                 static_cast<unsigned long long>(stats.new_chunks),
+                 static_cast<unsigned long long>(stats.chunks));
+  }
+  return kExitOk;
+}
+
+int Restore(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  auto v = (*r)->Restore(args.a, args.b);
+  if (!v.ok()) return Fail(v.status());
+  std::fprintf(stderr, "restored %s into %s\n", v->ref().c_str(), args.b.c_str());
+  return kExitOk;
+}
+
+int Alias(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  char* end = nullptr;
+  long long version = std::strtoll(args.c.c_str(), &end, 10);
+  if (args.c.empty() || *end != '\0' || version <= 0) {
+    return Fail(Status::InvalidArgument("VERSION must be a version number, got '" + args.c + "'"));
+  }
+  Status st = (*r)->SetAlias(args.a, args.b, version);
+  if (st.ok()) std::fprintf(stderr, "%s@%s -> %lld\n", args.a.c_str(), args.b.c_str(), version);
+  return Done(st);
+}
+
+int Rollback(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  auto v = (*r)->Rollback(args.a, args.b);
+  if (!v.ok()) return Fail(v.status());
+  std::printf("%s@%s -> %lld\n", args.a.c_str(), args.b.c_str(), static_cast<long long>(*v));
+  return kExitOk;
+}
+
+int Approve(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  return Done((*r)->SetApproval(args.a, args.reject ? Approval::kRejected : Approval::kApproved));
+}
+
+}  // namespace
+
+void AddModelsCommands(CLI::App& app, Action* action) {
+  auto args = std::make_shared<Args>();
+  auto* models = app.add_subcommand("models", "The model registry: versions, aliases, restore");
+  models->require_subcommand(1);
+  models->add_option("--store", args->store,
+                     "store URI (default $CAIRN_STORE, else ~/.local/share/cairn/store)");
+  auto sub = [&](const char* name, const char* help, int (*fn)(const Args&)) {
+    auto* c = models->add_subcommand(name, help);
+    c->callback([=] { *action = [=] { return fn(*args); }; });
+    return c;
+  };
+  sub("list", "List model groups", List)->add_flag("--json", args->json, "print JSON");
+  auto* versions = sub("versions", "List the versions of a group", Versions);
+  versions->add_option("GROUP", args->a)->required();
+  versions->add_flag("--json", args->json, "print JSON");
+  auto* describe = sub("describe", "Show a version (JSON)", Describe);
+  describe->add_option("REF", args->a, "GROUP:VERSION, GROUP:latest or GROUP@ALIAS")->required();
+  describe->add_flag("--json", args->json, "print JSON (the default)");
+  auto* publish = sub("publish", "Publish a directory as a new version; prints its ref", Publish);
+  publish->add_option("GROUP", args->a)->required();
+  publish->add_option("DIR", args->b)->required();
+  publish->add_option("--metric", args->metrics, "KEY=VALUE (repeatable)");
+  publish->add_option("--tag", args->tags, "KEY=VALUE (repeatable)");
+  publish->add_option("--description", args->description);
+  publish->add_flag("--json", args->json, "print JSON with transfer statistics");
+  auto* restore = sub("restore", "Restore a version into a new directory, verified", Restore);
+  restore->add_option("REF", args->a)->required();
+  restore->add_option("DIR", args->b)->required();
+  auto* alias = sub("alias", "Point an alias at a version", Alias);
+  alias->add_option("GROUP", args->a)->required();
+  alias->add_option("NAME", args->b)->required();
+  alias->add_option("VERSION", args->c)->required();
+  auto* rollback = sub("rollback", "Move an alias back to its previous version", Rollback);
+  rollback->add_option("GROUP", args->a)->required();
+  rollback->add_option("ALIAS", args->b)->required();
+  auto* approve = sub("approve", "Mark a version Approved (or Rejected)", Approve);
+  approve->add_option("REF", args->a)->required();
+  approve->add_flag("--reject", args->reject, "mark it Rejected");
+}
+
+}  // namespace cairn::cli
