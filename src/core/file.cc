@@ -51,6 +51,27 @@ std::shared_ptr<const MappedFile> MappedFile::FromString(std::string bytes, std:
   return m;
 }
 
+std::shared_ptr<const MappedFile> MappedFile::FromMemory(const uint8_t* data, size_t size,
+                                                         std::shared_ptr<const void> owner,
+                                                         std::string name) {
+  std::shared_ptr<MappedFile> m(new MappedFile());
+  m->owner_ = std::move(owner);
+  m->path_ = std::move(name);
+  m->size_ = size;
+  m->data_ = size ? data : nullptr;
+  return m;
+}
+
+Result<std::shared_ptr<uint8_t>> AllocateLarge(size_t size) {
+  const size_t len = size ? size : 1;
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return Status::FromErrno("allocate " + std::to_string(size) + " bytes", errno);
+  ::madvise(p, len, MADV_HUGEPAGE);  // a hint; ignored where THP is off
+  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p),
+                                  [len](uint8_t* q) { ::munmap(q, len); });
+}
+
 MappedFile::~MappedFile() {
   if (mapped_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

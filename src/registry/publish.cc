@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "cairn/core/file.h"
 #include "cairn/core/parallel.h"
@@ -55,7 +58,8 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
   CAIRN_ASSIGN_OR_RETURN(auto files, ListFiles(dir));
   const size_t threads = options.parallelism > 0 ? options.parallelism : DefaultParallelism();
 
-  // 1. Map each file and cut it into content-defined chunks.
+  // 1. Map each file and cut it into content-defined chunks, while workers hash the chunks
+  //    already cut and store the ones the store lacks (chunking runs alongside hashing).
   VersionInfo v;
   v.group = group;
   v.description = options.description;
@@ -63,54 +67,93 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
   v.tags = options.tags;
   v.lineage = options.lineage;
   v.created_by = WhoAmI();
-  std::vector<std::shared_ptr<const MappedFile>> maps;
-  std::vector<Piece> pieces;
-  for (size_t i = 0; i < files.size(); ++i) {
-    CAIRN_ASSIGN_OR_RETURN(auto m, MappedFile::Open(files[i].second.string()));
+  std::vector<std::shared_ptr<const MappedFile>> maps(files.size());
+  std::deque<Piece> pieces;  // a deque: workers hold references while the cutter appends
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t cut = 0, next = 0;
+  bool done = false;
+  Status error;
+  std::atomic<uint64_t> new_chunks{0}, new_bytes{0};
+  std::set<std::string> seen;  // chunks repeated within this publish go up once
+
+  auto store_piece = [&](Piece& p) -> Status {
+    const uint8_t* data = maps[p.file]->data() + p.offset;
+    p.sha256 = Sha256Hex(data, p.size);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!seen.insert(p.sha256).second) return Status::OK();
+    }
+    const std::string key = ChunkKey(p.sha256);
+    auto head = store_->Head(key);
+    if (head.ok() && head->size == p.size) return Status::OK();
+    if (!head.ok() && head.status().code() != Status::Code::kNotFound) return head.status();
+    BufferSource src(data, p.size);
+    PutOptions unsynced;
+    unsynced.sync = false;  // one Sync() before the manifest makes them all durable
+    CAIRN_RETURN_IF_ERROR(
+        store_->Put(key, src, unsynced).status().WithContext("store chunk " + key));
+    new_chunks++;
+    new_bytes += p.size;
+    return Status::OK();
+  };
+  auto worker = [&] {
+    for (;;) {
+      Piece* p;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return next < cut || done || !error.ok(); });
+        if (!error.ok() || next >= cut) return;
+        p = &pieces[next++];
+      }
+      Status st = store_piece(*p);
+      if (!st.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (error.ok()) error = std::move(st);
+        cv.notify_all();
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> workers;
+  for (size_t t = 0; t < threads; ++t) workers.emplace_back(worker);
+  Status cut_error;
+  for (size_t i = 0; i < files.size() && cut_error.ok(); ++i) {
+    auto m = MappedFile::Open(files[i].second.string());
+    if (!m.ok()) {
+      cut_error = m.status();
+      break;
+    }
+    maps[i] = *m;
     struct stat st {};
     ::stat(files[i].second.c_str(), &st);
     FileEntry e;
     e.path = files[i].first;
-    CAIRN_RETURN_IF_ERROR(ValidateKey(e.path).WithContext("file name"));
-    e.size = m->size();
+    cut_error = ValidateKey(e.path).WithContext("file name");
+    e.size = maps[i]->size();
     e.mode = st.st_mode & 0777;
+    v.files.push_back(std::move(e));
     uint64_t start = 0;
-    for (size_t end : ChunkEnds(m->data(), m->size())) {
+    for (size_t end : ChunkEnds(maps[i]->data(), maps[i]->size())) {
+      std::lock_guard<std::mutex> lock(mu);
       pieces.push_back(Piece{i, start, end - start, ""});
+      ++cut;
+      cv.notify_one();
       start = end;
     }
-    v.files.push_back(std::move(e));
-    maps.push_back(std::move(m));
   }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+    if (!cut_error.ok() && error.ok()) error = cut_error;
+  }
+  cv.notify_all();
+  for (auto& w : workers) w.join();
+  CAIRN_RETURN_IF_ERROR(error);
 
-  // 2. Hash every chunk, then store the ones the store lacks (in parallel).
   PublishStats stats;
   stats.files = files.size();
   stats.chunks = pieces.size();
-  std::atomic<uint64_t> new_chunks{0}, new_bytes{0};
-  std::mutex seen_mu;
-  std::set<std::string> seen;  // chunks repeated within this publish go up once
-  CAIRN_RETURN_IF_ERROR(ParallelFor(
-      pieces.size(),
-      [&](size_t i) -> Status {
-        Piece& p = pieces[i];
-        const uint8_t* data = maps[p.file]->data() + p.offset;
-        p.sha256 = Sha256Hex(data, p.size);
-        {
-          std::lock_guard<std::mutex> lock(seen_mu);
-          if (!seen.insert(p.sha256).second) return Status::OK();
-        }
-        const std::string key = ChunkKey(p.sha256);
-        auto head = store_->Head(key);
-        if (head.ok() && head->size == p.size) return Status::OK();
-        if (!head.ok() && head.status().code() != Status::Code::kNotFound) return head.status();
-        BufferSource src(data, p.size);
-        CAIRN_RETURN_IF_ERROR(store_->Put(key, src).status().WithContext("store chunk " + key));
-        new_chunks++;
-        new_bytes += p.size;
-        return Status::OK();
-      },
-      threads));
   for (const Piece& p : pieces) {
     v.files[p.file].chunks.push_back(ChunkRef{p.sha256, p.size});
     stats.bytes += p.size;
@@ -119,7 +162,10 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
   stats.new_chunks = new_chunks;
   stats.new_bytes = new_bytes;
 
-  // 3. Take the next version number with a create-if-absent write of the manifest.
+  // 3. Every chunk durable before the manifest that refers to them.
+  if (new_chunks > 0) CAIRN_RETURN_IF_ERROR(store_->Sync());
+
+  // 4. Take the next version number with a create-if-absent write of the manifest.
   CAIRN_ASSIGN_OR_RETURN(int64_t latest, LatestVersion(group));
   for (int attempt = 0; attempt < 10000; ++attempt) {
     v.version = latest + 1;

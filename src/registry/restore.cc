@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -16,6 +17,46 @@ namespace cairn {
 
 namespace fs = std::filesystem;
 using namespace registry;
+
+namespace {
+
+// Fetches a chunk into `dest` (exactly chunk.size bytes) and checks its SHA-256 there.
+Status FetchChunk(ObjectStore& store, const ChunkRef& chunk, uint8_t* dest,
+                  const std::string& where) {
+  Status st = store.GetInto(ChunkKey(chunk.sha256), dest, chunk.size);
+  if (st.code() == Status::Code::kNotFound) return Status::Corrupt(where + " is missing");
+  if (st.code() == Status::Code::kCorrupt)
+    return Status::Corrupt(where + " is corrupt: " + st.message());
+  if (!st.ok()) return st.WithContext(where);
+  if (Sha256Hex(dest, chunk.size) != chunk.sha256) {
+    return Status::Corrupt(where + " is corrupt (its bytes do not match its SHA-256)");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const MappedFile>> Registry::ReadFile(const std::string& ref,
+                                                             const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(VersionInfo v, Resolve(ref));
+  const FileEntry* f = nullptr;
+  for (const auto& e : v.files)
+    if (e.path == path) f = &e;
+  if (f == nullptr) return Status::NotFound("no file " + path + " in " + v.ref());
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<uint8_t> buf, AllocateLarge(f->size));
+  std::vector<uint64_t> offsets;
+  uint64_t off = 0;
+  for (const auto& c : f->chunks) {
+    offsets.push_back(off);
+    off += c.size;
+  }
+  CAIRN_RETURN_IF_ERROR(ParallelFor(f->chunks.size(), [&](size_t i) {
+    return FetchChunk(*store_, f->chunks[i], buf.get() + offsets[i],
+                      "chunk " + f->chunks[i].sha256 + " of " + f->path + " in " + v.ref());
+  }));
+  const uint8_t* data = buf.get();
+  return MappedFile::FromMemory(data, f->size, std::move(buf), v.ref() + "/" + path);
+}
 
 Result<VersionInfo> Registry::Restore(const std::string& ref, const std::string& dir_in) {
   CAIRN_ASSIGN_OR_RETURN(VersionInfo v, Resolve(ref));
@@ -67,20 +108,10 @@ Result<VersionInfo> Registry::Restore(const std::string& ref, const std::string&
   CAIRN_RETURN_IF_ERROR(ParallelFor(jobs.size(), [&](size_t j) -> Status {
     const Job& job = jobs[j];
     const FileEntry& f = v.files[job.file];
-    std::string data;
-    data.reserve(job.chunk->size);
-    Status st = store_->Get(ChunkKey(job.chunk->sha256), [&](const uint8_t* d, size_t n) {
-      if (data.size() + n > job.chunk->size)
-        return Status::Corrupt("chunk is longer than recorded");
-      data.append(reinterpret_cast<const char*>(d), n);
-      return Status::OK();
-    });
-    const std::string where = "chunk " + job.chunk->sha256 + " of " + f.path + " in " + v.ref();
-    if (st.code() == Status::Code::kNotFound) return Status::Corrupt(where + " is missing");
-    if (!st.ok()) return st.WithContext(where);
-    if (data.size() != job.chunk->size || Sha256Hex(data) != job.chunk->sha256) {
-      return Status::Corrupt(where + " is corrupt (its bytes do not match its SHA-256)");
-    }
+    std::string data(job.chunk->size, '\0');
+    CAIRN_RETURN_IF_ERROR(
+        FetchChunk(*store_, *job.chunk, reinterpret_cast<uint8_t*>(data.data()),
+                   "chunk " + job.chunk->sha256 + " of " + f.path + " in " + v.ref()));
     int fd = fds[job.file].get();
     for (size_t done = 0; done < data.size();) {
       ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,

@@ -65,4 +65,9 @@ Status FaultInjectingStore::Delete(const std::string& key) {
   return inner_->Delete(key);
 }
 
+Status FaultInjectingStore::Sync() {
+  CAIRN_RETURN_IF_ERROR(Check("Sync", ""));
+  return inner_->Sync();
+}
+
 }  // namespace cairn

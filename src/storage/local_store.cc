@@ -9,10 +9,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <mutex>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "cairn/core/file.h"
+#include "cairn/core/parallel.h"
 #include "cairn/core/sha256.h"
 
 namespace cairn {
@@ -113,8 +116,51 @@ class LocalStore final : public ObjectStore {
     return Status::OK();
   }
 
+  Status GetInto(const std::string& key, uint8_t* dest, uint64_t size) override {
+    CAIRN_RETURN_IF_ERROR(CheckKey(key));
+    UniqueFd fd(::open(Path(key).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+      return errno == ENOENT || errno == ENOTDIR ? Missing(key) : Status::FromErrno(key, errno);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(key, errno);
+    if (static_cast<uint64_t>(st.st_size) != size) {
+      return Status::Corrupt(key + " has " + std::to_string(st.st_size) + " bytes, not " +
+                             std::to_string(size));
+    }
+    for (uint64_t off = 0; off < size;) {
+      ssize_t n = ::pread(fd.get(), dest + off, size - off, static_cast<off_t>(off));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::FromErrno("read " + key, errno);
+      if (n == 0) return Status::Corrupt(key + ": the file shrank while it was read");
+      off += static_cast<uint64_t>(n);
+    }
+    return Status::OK();
+  }
+
   Result<ObjectInfo> Put(const std::string& key, ByteSource& source,
                          const PutOptions& options) override;
+
+  // fsyncs exactly the files put without sync since the last call, and their folders (not
+  // syncfs, which would also flush whatever else is dirty on the file system).
+  Status Sync() override {
+    std::vector<std::string> files;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      files.swap(unsynced_);
+    }
+    std::set<std::string> dirs;
+    for (const auto& f : files) dirs.insert(f.substr(0, f.find_last_of('/')));
+    std::vector<std::string> all(files);
+    all.insert(all.end(), dirs.begin(), dirs.end());
+    return ParallelFor(all.size(), [&](size_t i) {
+      UniqueFd fd(::open(all[i].c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid() || ::fsync(fd.get()) != 0) {
+        return errno == ENOENT ? Status::OK() : Status::FromErrno("fsync " + all[i], errno);
+      }
+      return Status::OK();
+    });
+  }
 
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override {
     std::vector<ObjectInfo> out;
@@ -158,6 +204,8 @@ class LocalStore final : public ObjectStore {
   Status Walk(const std::string& dir, const std::string& prefix, std::vector<ObjectInfo>& out);
 
   std::string root_;
+  std::mutex mu_;
+  std::vector<std::string> unsynced_;  // written with sync = false, awaiting Sync()
 };
 
 Status LocalStore::Walk(const std::string& dir, const std::string& prefix,
@@ -226,7 +274,7 @@ Result<ObjectInfo> LocalStore::Put(const std::string& key, ByteSource& source,
       done += static_cast<size_t>(w);
     }
   }
-  if (::fsync(fd.get()) != 0) return Status::FromErrno("fsync " + tmp, errno);
+  if (options.sync && ::fsync(fd.get()) != 0) return Status::FromErrno("fsync " + tmp, errno);
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return Status::FromErrno("stat " + tmp, errno);
 
@@ -257,7 +305,12 @@ Result<ObjectInfo> LocalStore::Put(const std::string& key, ByteSource& source,
     }
   }
   cleanup.armed = false;
-  CAIRN_RETURN_IF_ERROR(SyncDir(path.substr(0, path.find_last_of('/'))));
+  if (options.sync) {
+    CAIRN_RETURN_IF_ERROR(SyncDir(path.substr(0, path.find_last_of('/'))));
+  } else {
+    std::lock_guard<std::mutex> lock(mu_);
+    unsynced_.push_back(path);
+  }
   return Info(key, st);
 }
 

@@ -68,6 +68,18 @@ Status ValidateKey(const std::string& key) {
   return Status::OK();
 }
 
+Status ObjectStore::GetInto(const std::string& key, uint8_t* dest, uint64_t size) {
+  uint64_t got = 0;
+  CAIRN_RETURN_IF_ERROR(Get(key, [&](const uint8_t* d, size_t n) {
+    if (got + n > size) return Status::Corrupt(key + " is longer than expected");
+    std::memcpy(dest + got, d, n);
+    got += n;
+    return Status::OK();
+  }));
+  if (got != size) return Status::Corrupt(key + " is shorter than expected");
+  return Status::OK();
+}
+
 Result<ObjectInfo> ObjectStore::Download(const std::string& key, const std::string& path,
                                          const DownloadOptions& options) {
   CAIRN_ASSIGN_OR_RETURN(ObjectInfo info, Head(key));

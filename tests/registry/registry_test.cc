@@ -105,6 +105,13 @@ TEST_F(RegistryTest, PublishResolveRestore) {
   EXPECT_EQ(registry_->Restore("simple-model:1", dir_.File("out/restored")).status().code(),
             Status::Code::kAlreadyExists);
   EXPECT_EQ(*registry_->ListGroups(), std::vector<std::string>{"simple-model"});
+  auto in_memory = registry_->ReadFile("simple-model@nothing", "model.pth");
+  EXPECT_EQ(in_memory.status().code(), Status::Code::kNotFound);
+  in_memory = registry_->ReadFile("simple-model:1", "model.pth");
+  ASSERT_OK(in_memory.status());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>((*in_memory)->data()), (*in_memory)->size()),
+            weights);
+  EXPECT_EQ(registry_->ReadFile("simple-model:1", "nope").status().code(), Status::Code::kNotFound);
 }
 
 TEST_F(RegistryTest, UnchangedBytesAreStoredOnce) {
@@ -191,6 +198,7 @@ TEST_F(RegistryTest, ACorruptChunkFailsTheRestoreClosed) {
   std::string bytes = *ReadFileToString(victim);
   bytes[bytes.size() / 2] ^= 1;
   ASSERT_OK(WriteFileAtomically(victim, bytes));
+  EXPECT_EQ(registry_->ReadFile("g:1", "model.pth").status().code(), Status::Code::kCorrupt);
   auto r = registry_->Restore("g:1", dir_.File("out"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kCorrupt);

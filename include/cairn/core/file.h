@@ -44,6 +44,10 @@ class MappedFile {
   static Result<std::shared_ptr<const MappedFile>> Open(const std::string& path);
   // Bytes already in memory, presented the same way (for tests, fuzzers and downloads).
   static std::shared_ptr<const MappedFile> FromString(std::string bytes, std::string name);
+  // Presents `size` bytes at `data`, kept alive by `owner` (e.g. from AllocateLarge).
+  static std::shared_ptr<const MappedFile> FromMemory(const uint8_t* data, size_t size,
+                                                      std::shared_ptr<const void> owner,
+                                                      std::string name);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -57,7 +61,8 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   std::string path_;
-  std::string owned_;  // FromString's bytes; empty for a real mapping
+  std::string owned_;                  // FromString's bytes
+  std::shared_ptr<const void> owner_;  // keeps FromMemory's bytes alive
   bool mapped_ = false;
 };
 
@@ -89,6 +94,10 @@ class AtomicFileWriter {
   uint64_t pos_ = 0;
   bool committed_ = false;
 };
+
+// A large, uninitialized, writable buffer from mmap with transparent huge pages advised (far
+// fewer page faults than new[] when it is filled). Freed when the last reference goes.
+Result<std::shared_ptr<uint8_t>> AllocateLarge(size_t size);
 
 Result<std::string> ReadFileToString(const std::string& path);
 // Writes `contents` to `path` atomically (temporary file, fsync, rename).

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/core/file.h"
 #include "cairn/storage/object_store.h"
 
 namespace cairn {
@@ -86,6 +87,11 @@ class Registry {
   // temporary name beside it, every chunk's SHA-256 checked before its bytes are used, then
   // renamed into place. A missing or corrupt chunk fails the restore, naming chunk and file.
   Result<VersionInfo> Restore(const std::string& ref, const std::string& dir);
+
+  // One file of a version in memory, every chunk verified: for loading weights without a
+  // directory (e.g. ReadPyTorch on the result). Chunks are fetched and checked in parallel.
+  Result<std::shared_ptr<const MappedFile>> ReadFile(const std::string& ref,
+                                                     const std::string& path);
 
   // Points `alias` at a version (compare-and-swap on its append-only history).
   Status SetAlias(const std::string& group, const std::string& alias, int64_t version);

@@ -31,6 +31,7 @@ class FaultInjectingStore final : public ObjectStore {
                          const PutOptions& options) override;
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
   Status Delete(const std::string& key) override;
+  Status Sync() override;
 
  private:
   struct Rule {

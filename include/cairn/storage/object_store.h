@@ -94,6 +94,9 @@ struct PutOptions {
   Condition condition = Condition::kNone;
   std::string if_match;
   std::string content_type = "application/octet-stream";
+  // Durable when Put returns (fsync on a local store). With false, durability waits for the
+  // next Sync(): for writing many objects and paying for one barrier.
+  bool sync = true;
 
   static PutOptions IfAbsent() {
     PutOptions o;
@@ -135,6 +138,14 @@ class ObjectStore {
 
   // Removes the object. Deleting a key that does not exist succeeds (as on S3).
   virtual Status Delete(const std::string& key) = 0;
+
+  // Makes every put so far durable (on a local store: syncfs). A no-op where every put already
+  // is (S3 acknowledges a PUT only once it is stored).
+  virtual Status Sync() { return Status::OK(); }
+
+  // Reads the whole object into `dest`, which has room for exactly `size` bytes; an object of
+  // another size is kCorrupt. The default goes through Get; the local store preads straight in.
+  virtual Status GetInto(const std::string& key, uint8_t* dest, uint64_t size);
 
   // Copies the object into a local file: written under a temporary name, then renamed, so `path`
   // never holds a partial file. Returns the object's info. Stores may fetch parts in parallel
