@@ -10,6 +10,7 @@
 
 #include "cairn/core/file.h"
 #include "cairn/core/sha256.h"
+#include "cairn/registry/registry.h"
 
 #include <filesystem>
 #include "test_util.h"
@@ -205,6 +206,37 @@ TEST_F(S3StoreTest, UnreachableServerIsAClearTransientError) {
   ASSERT_OK(store.status());
   auto st = store->get()->Head("x").status();
   EXPECT_EQ(st.code(), Status::Code::kTransient) << st.ToString();
+}
+
+TEST_F(S3StoreTest, RegistryOnS3) {
+  testing::TempDir dir;
+  const std::string data = RandomBytes(7u << 20, 11);
+  std::filesystem::create_directories(dir.File("m/code"));
+  ASSERT_OK(WriteFileAtomically(dir.File("m/model.pth"), data));
+  ASSERT_OK(WriteFileAtomically(dir.File("m/code/inference.py"), "x = 1\n"));
+  Registry registry(std::move(store_));
+  // Eight publishers at once: versions 1..8, none lost, none doubled.
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      if (!registry.Publish("s3-model", dir.File("m")).ok()) ++failures;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+  auto versions = registry.ListVersions("s3-model");
+  ASSERT_OK(versions.status());
+  ASSERT_EQ(versions->size(), 8u);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ((*versions)[i].version, i + 1);
+  ASSERT_OK(registry.SetAlias("s3-model", "production", 8));
+  ASSERT_OK(registry.SetAlias("s3-model", "production", 3));
+  EXPECT_EQ(*registry.Rollback("s3-model", "production"), 8);
+  ASSERT_OK(registry.Restore("s3-model@production", dir.File("restored")).status());
+  EXPECT_EQ(Sha256Hex(*ReadFileToString(dir.File("restored/model.pth"))), Sha256Hex(data));
+  auto in_memory = registry.ReadFile("s3-model:2", "model.pth");
+  ASSERT_OK(in_memory.status());
+  EXPECT_EQ((*in_memory)->size(), data.size());
 }
 
 }  // namespace
