@@ -7,7 +7,7 @@ import torch
 
 model_dir = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SM_MODEL_DIR", "model")
 os.makedirs(model_dir, exist_ok=True)
-torch.manual_seed(0)
+torch.manual_seed(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
 x = torch.randn(256, 10)
 y = x @ torch.randn(10, 1) + 0.1 * torch.randn(256, 1)
 model = torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
