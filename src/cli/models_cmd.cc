@@ -209,6 +209,27 @@ int Approve(const Args& args) {
   return Done((*r)->SetApproval(args.a, args.reject ? Approval::kRejected : Approval::kApproved));
 }
 
+int Verify(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  auto report = (*r)->Verify(args.a);
+  if (!report.ok()) return Fail(report.status());
+  if (args.json) {
+    Print({{"versions", report->versions},
+           {"chunks", report->chunks},
+           {"bytes", report->bytes},
+           {"problems", report->problems}});
+  } else {
+    for (const auto& p : report->problems) std::printf("%s\n", p.c_str());
+    std::printf("%s: %llu versions, %llu chunks, %llu bytes checked, %zu problems\n",
+                report->problems.empty() ? "ok" : "PROBLEMS",
+                static_cast<unsigned long long>(report->versions),
+                static_cast<unsigned long long>(report->chunks),
+                static_cast<unsigned long long>(report->bytes), report->problems.size());
+  }
+  return report->problems.empty() ? kExitOk : kExitDifferent;
+}
+
 }  // namespace
 
 void AddModelsCommands(CLI::App& app, Action* action) {
@@ -246,6 +267,9 @@ void AddModelsCommands(CLI::App& app, Action* action) {
   auto* rollback = sub("rollback", "Move an alias back to its previous version", Rollback);
   rollback->add_option("GROUP", args->a)->required();
   rollback->add_option("ALIAS", args->b)->required();
+  auto* verify = sub("verify", "Check every chunk of every version (exit 1 on problems)", Verify);
+  verify->add_option("GROUP", args->a, "only this group");
+  verify->add_flag("--json", args->json, "print JSON");
   auto* approve = sub("approve", "Mark a version Approved (or Rejected)", Approve);
   approve->add_option("REF", args->a)->required();
   approve->add_flag("--reject", args->reject, "mark it Rejected");

@@ -44,6 +44,7 @@ def test_restore_fails_closed_on_a_flipped_byte(cairn, tmp_path):
     store = ["--store", str(tmp_path / "store")]
     model_dir(tmp_path / "m", 3)
     cairn("models", *store, "publish", "demo", tmp_path / "m")
+    assert cairn("models", *store, "verify").stdout.startswith("ok: 1 versions")
     chunks = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path / "store" / "chunks") for f in fs]
     victim = max(chunks, key=os.path.getsize)
     data = bytearray(open(victim, "rb").read())
@@ -52,6 +53,12 @@ def test_restore_fails_closed_on_a_flipped_byte(cairn, tmp_path):
     p = cairn("models", *store, "restore", "demo:1", tmp_path / "out", check=False)
     assert p.returncode == 2 and "corrupt" in p.stderr and os.path.basename(victim) in p.stderr
     assert not (tmp_path / "out").exists()
+    p = cairn("models", *store, "verify", "--json", check=False)
+    assert p.returncode == 1
+    problems = json.loads(p.stdout)["problems"]
+    assert len(problems) == 1 and os.path.basename(victim) in problems[0] and "model.pth in demo:1" in problems[0]
+    os.remove(victim)
+    assert "missing" in cairn("models", *store, "verify", "demo", check=False).stdout
 
 
 def test_bad_input_is_one_clear_line(cairn, tmp_path):

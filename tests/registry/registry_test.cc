@@ -184,6 +184,10 @@ TEST_F(RegistryTest, APublishFailingAtAnyStepLeavesNoVersion) {
     EXPECT_EQ(r.Resolve("g:latest").status().code(), Status::Code::kNotFound) << n;
     ASSERT_OK(r.Publish("g", model).status());  // the store is still usable
     EXPECT_EQ(r.Resolve("g:latest")->version, 1);
+    auto report = r.Verify();
+    ASSERT_OK(report.status());
+    EXPECT_TRUE(report->problems.empty()) << report->problems[0];
+    EXPECT_EQ(report->versions, 1u);
   }
 }
 

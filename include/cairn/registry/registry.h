@@ -59,6 +59,11 @@ struct PublishStats {
   uint64_t chunks = 0, new_chunks = 0, new_bytes = 0;  // what this publish had to upload
 };
 
+struct VerifyReport {
+  uint64_t versions = 0, chunks = 0, bytes = 0;  // checked (each distinct chunk once)
+  std::vector<std::string> problems;             // one line each: chunk, file, version, what
+};
+
 struct AliasEvent {
   int64_t seq = 0;
   int64_t version = 0;  // 0: the alias was removed
@@ -92,6 +97,10 @@ class Registry {
   // directory (e.g. ReadPyTorch on the result). Chunks are fetched and checked in parallel.
   Result<std::shared_ptr<const MappedFile>> ReadFile(const std::string& ref,
                                                      const std::string& path);
+
+  // Checks that every chunk of every version (of `group`, or of all groups when empty) is
+  // present and matches its SHA-256. Problems are reported, not returned as an error.
+  Result<VerifyReport> Verify(const std::string& group = "");
 
   // Points `alias` at a version (compare-and-swap on its append-only history).
   Status SetAlias(const std::string& group, const std::string& alias, int64_t version);
