@@ -230,6 +230,44 @@ int Verify(const Args& args) {
   return report->problems.empty() ? kExitOk : kExitDifferent;
 }
 
+int Diff(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  auto diffs = (*r)->Diff(args.a, args.b);
+  if (!diffs.ok()) return Fail(diffs.status());
+  auto tag = [](auto kind, auto added, auto removed) {
+    return kind == added ? "+" : kind == removed ? "-" : "~";
+  };
+  if (args.json) {
+    Json out = Json::array();
+    for (const auto& d : *diffs) {
+      Json tensors = Json::array();
+      for (const auto& t : d.tensors) {
+        tensors.push_back(
+            {{"change", tag(t.kind, TensorDiff::Kind::kAdded, TensorDiff::Kind::kRemoved)},
+             {"name", t.name},
+             {"detail", t.detail}});
+      }
+      out.push_back({{"change", tag(d.kind, FileDiff::Kind::kAdded, FileDiff::Kind::kRemoved)},
+                     {"path", d.path},
+                     {"tensors", std::move(tensors)}});
+    }
+    Print(out);
+  } else {
+    for (const auto& d : *diffs) {
+      std::printf("%s %s\n", tag(d.kind, FileDiff::Kind::kAdded, FileDiff::Kind::kRemoved),
+                  d.path.c_str());
+      for (const auto& t : d.tensors) {
+        std::printf("    %s %s%s%s\n",
+                    tag(t.kind, TensorDiff::Kind::kAdded, TensorDiff::Kind::kRemoved),
+                    t.name.c_str(), t.detail.empty() ? "" : "  ", t.detail.c_str());
+      }
+    }
+    if (diffs->empty()) std::printf("identical\n");
+  }
+  return diffs->empty() ? kExitOk : kExitDifferent;
+}
+
 }  // namespace
 
 void AddModelsCommands(CLI::App& app, Action* action) {
@@ -267,6 +305,11 @@ void AddModelsCommands(CLI::App& app, Action* action) {
   auto* rollback = sub("rollback", "Move an alias back to its previous version", Rollback);
   rollback->add_option("GROUP", args->a)->required();
   rollback->add_option("ALIAS", args->b)->required();
+  auto* diff =
+      sub("diff", "Files and tensors that differ between two versions (exit 1 if any)", Diff);
+  diff->add_option("A", args->a, "first version")->required();
+  diff->add_option("B", args->b, "second version")->required();
+  diff->add_flag("--json", args->json, "print JSON");
   auto* verify = sub("verify", "Check every chunk of every version (exit 1 on problems)", Verify);
   verify->add_option("GROUP", args->a, "only this group");
   verify->add_flag("--json", args->json, "print JSON");

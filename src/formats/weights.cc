@@ -26,6 +26,11 @@ Result<WeightsFormat> FormatForPath(const std::string& path) {
 
 Result<Weights> LoadWeights(const std::string& path) {
   CAIRN_ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
+  return LoadWeights(std::move(file));
+}
+
+Result<Weights> LoadWeights(std::shared_ptr<const MappedFile> file) {
+  const std::string& path = file->path();
   // A zip (torch.save since 1.6) or a bare pickle (the legacy format) is PyTorch's.
   if (LooksLikeZip(file->data(), file->size()) ||
       LooksLikeLegacyTorchSave(file->data(), file->size())) {

@@ -36,6 +36,10 @@ def test_publish_alias_rollback_restore(cairn, tmp_path):
     assert_same(sd1, torch.load(tmp_path / "restored" / "model.pth", weights_only=True))
     desc = json.loads(cairn("models", *store, "describe", "demo:1").stdout)
     assert sorted(f["path"] for f in desc["files"]) == ["code/inference.py", "model.pth"]
+    p = cairn("models", *store, "diff", "demo:1", "demo:2", check=False)
+    assert p.returncode == 1 and p.stdout.splitlines()[0] == "~ model.pth", p.stdout
+    assert any(l.strip().startswith("~ 0.weight") and "max |a-b|" in l for l in p.stdout.splitlines())
+    assert cairn("models", *store, "diff", "demo:1", "demo@production").stdout == "identical\n"
     listing = json.loads(cairn("models", *store, "list", "--json").stdout)
     assert listing[0]["group"] == "demo" and listing[0]["latest"] == 2
 

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cairn/core/file.h"
 #include "cairn/formats/value.h"
 
 namespace cairn {
@@ -26,6 +27,7 @@ struct Weights {
 
 // Loads a file of either format, chosen by its contents, not its name.
 Result<Weights> LoadWeights(const std::string& path);
+Result<Weights> LoadWeights(std::shared_ptr<const MappedFile> file);
 
 // Saves in the format given by the extension. For safetensors, tensors are named by their path
 // (FlattenTensors) and the non-tensor rest of a checkpoint is kept as JSON under the metadata

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cairn/core/file.h"
+#include "cairn/formats/weights.h"
 #include "cairn/storage/object_store.h"
 
 namespace cairn {
@@ -64,6 +65,14 @@ struct VerifyReport {
   std::vector<std::string> problems;             // one line each: chunk, file, version, what
 };
 
+struct FileDiff {
+  enum class Kind { kAdded, kRemoved, kChanged };
+  Kind kind;
+  std::string path;
+  // For changed weight files (.pth .pt .bin .ckpt .safetensors) that both parse: the tensors.
+  std::vector<TensorDiff> tensors;
+};
+
 struct AliasEvent {
   int64_t seq = 0;
   int64_t version = 0;  // 0: the alias was removed
@@ -101,6 +110,10 @@ class Registry {
   // Checks that every chunk of every version (of `group`, or of all groups when empty) is
   // present and matches its SHA-256. Problems are reported, not returned as an error.
   Result<VerifyReport> Verify(const std::string& group = "");
+
+  // Files added, removed and changed from version `a` to version `b` (by digest), with the
+  // tensor differences of changed weight files.
+  Result<std::vector<FileDiff>> Diff(const std::string& a, const std::string& b);
 
   // Points `alias` at a version (compare-and-swap on its append-only history).
   Status SetAlias(const std::string& group, const std::string& alias, int64_t version);
