@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   g++ cmake ninja-build pkg-config git
-  libssl-dev zlib1g-dev libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev
+  libssl-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev nlohmann-json3-dev libcli11-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
   python3-torch python3-numpy python3-pytest

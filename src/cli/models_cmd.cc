@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "cairn/registry/artifacts.h"
 #include "cairn/registry/registry.h"
 #include "commands.h"
 
@@ -268,6 +269,23 @@ int Diff(const Args& args) {
   return diffs->empty() ? kExitOk : kExitDifferent;
 }
 
+int Export(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  Status st = ExportVersion(**r, args.a, args.b);
+  if (st.ok()) std::fprintf(stderr, "exported %s to %s\n", args.a.c_str(), args.b.c_str());
+  return Done(st);
+}
+
+int Import(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  auto v = ImportVersion(**r, args.a, args.b);
+  if (!v.ok()) return Fail(v.status());
+  std::printf("%s\n", v->ref().c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddModelsCommands(CLI::App& app, Action* action) {
@@ -310,6 +328,14 @@ void AddModelsCommands(CLI::App& app, Action* action) {
   diff->add_option("A", args->a, "first version")->required();
   diff->add_option("B", args->b, "second version")->required();
   diff->add_flag("--json", args->json, "print JSON");
+  auto* exp =
+      sub("export", "Write a version as model.tar.gz (URI ending .tar.gz) or a prefix", Export);
+  exp->add_option("REF", args->a)->required();
+  exp->add_option("URI", args->b, "path or s3:// URI")->required();
+  auto* imp =
+      sub("import", "Publish a model.tar.gz or an uncompressed prefix as a new version", Import);
+  imp->add_option("GROUP", args->a)->required();
+  imp->add_option("URI", args->b, "path or s3:// URI of model.tar.gz or of a prefix")->required();
   auto* verify = sub("verify", "Check every chunk of every version (exit 1 on problems)", Verify);
   verify->add_option("GROUP", args->a, "only this group");
   verify->add_flag("--json", args->json, "print JSON");

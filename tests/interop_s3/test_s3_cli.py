@@ -102,3 +102,24 @@ def test_server_stopped_mid_upload_leaves_no_object(tmp_path, prefix):
     assert aws("s3api", "head-object", "--bucket", BUCKET, "--key", key.split("/", 3)[3],
                check=False).returncode != 0
     assert run(CAIRN, "ls", prefix).stdout == b""
+
+
+def test_registry_on_s3_with_sagemaker_artifacts(tmp_path, prefix):
+    """A registry kept in S3; versions exported as model.tar.gz and as a prefix, and imported back."""
+    store = ["--store", f"{prefix}/registry"]
+    model = tmp_path / "model"
+    (model / "code").mkdir(parents=True)
+    (model / "model.pth").write_bytes(os.urandom(3 * 2**20))
+    (model / "code" / "inference.py").write_text("def model_fn(d): pass\n")
+    assert run(CAIRN, "models", *store, "publish", "s3m", model).stdout == b"s3m:1\n"
+    run(CAIRN, "models", *store, "export", "s3m:1", f"{prefix}/out/model.tar.gz")
+    aws("s3", "cp", f"{prefix}/out/model.tar.gz", tmp_path / "model.tar.gz")
+    names = run("tar", "tzf", tmp_path / "model.tar.gz").stdout.decode().split()
+    assert sorted(names) == ["code/inference.py", "model.pth"]
+    run(CAIRN, "models", *store, "export", "s3m:1", f"{prefix}/uncompressed")
+    assert run(CAIRN, "models", *store, "import", "s3m", f"{prefix}/out/model.tar.gz").stdout == b"s3m:2\n"
+    assert run(CAIRN, "models", *store, "import", "s3m", f"{prefix}/uncompressed").stdout == b"s3m:3\n"
+    assert run(CAIRN, "models", *store, "diff", "s3m:1", "s3m:3").stdout == b"identical\n"
+    run(CAIRN, "models", *store, "restore", "s3m:2", tmp_path / "restored")
+    assert digest(tmp_path / "restored" / "model.pth") == digest(model / "model.pth")
+    assert run(CAIRN, "models", *store, "verify").stdout.startswith(b"ok: 3 versions")
