@@ -27,9 +27,15 @@ std::string StoreUri(const Args& args) {
   return std::string(home ? home : ".") + "/.local/share/cairn/store";
 }
 
+// Remote stores get the local chunk cache (CAIRN_CACHE_DIR=off disables it).
 Result<std::unique_ptr<Registry>> OpenRegistry(const Args& args) {
-  CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(StoreUri(args)));
-  return std::make_unique<Registry>(std::move(store));
+  const std::string uri = StoreUri(args);
+  CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(uri));
+  const char* off = std::getenv("CAIRN_CACHE_DIR");
+  const bool remote = uri.compare(0, 5, "s3://") == 0;
+  std::string cache =
+      remote && !(off && std::string(off) == "off") ? registry::DefaultCacheDir() : "";
+  return std::make_unique<Registry>(std::move(store), cache);
 }
 
 Result<std::map<std::string, std::string>> KeyValues(const std::vector<std::string>& items,

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "chunk_cache.h"
 #include "layout.h"
 #include "manifest.h"
 
@@ -19,6 +20,15 @@ std::string_view ApprovalName(Approval a) {
       return "PendingManualApproval";
   }
 }
+
+Registry::Registry(std::unique_ptr<ObjectStore> store, const std::string& cache_dir)
+    : store_(std::move(store)) {
+  if (!cache_dir.empty()) cache_ = std::make_unique<ChunkCache>(cache_dir);
+}
+
+Registry::~Registry() = default;
+
+std::string registry::DefaultCacheDir() { return ChunkCache::DefaultDir(); }
 
 uint64_t VersionInfo::total_size() const {
   uint64_t n = 0;

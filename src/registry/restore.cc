@@ -10,6 +10,7 @@
 #include "cairn/core/parallel.h"
 #include "cairn/core/sha256.h"
 #include "cairn/registry/registry.h"
+#include "chunk_cache.h"
 #include "layout.h"
 #include "manifest.h"
 
@@ -18,12 +19,14 @@ namespace cairn {
 namespace fs = std::filesystem;
 using namespace registry;
 
-namespace {
-
-// Fetches a chunk into `dest` (exactly chunk.size bytes) and checks its SHA-256 there.
-Status FetchChunk(ObjectStore& store, const ChunkRef& chunk, uint8_t* dest,
-                  const std::string& where) {
-  Status st = store.GetInto(ChunkKey(chunk.sha256), dest, chunk.size);
+// Fetches a chunk into `dest` (exactly chunk.size bytes) from the cache or the store, and checks
+// its SHA-256 there before anyone uses the bytes.
+Status Registry::FetchChunk(const ChunkRef& chunk, uint8_t* dest, const std::string& where) {
+  if (cache_ && cache_->Get(chunk.sha256, dest, chunk.size)) {
+    if (Sha256Hex(dest, chunk.size) == chunk.sha256) return Status::OK();
+    cache_->Drop(chunk.sha256);  // a damaged cache entry: fetch it again
+  }
+  Status st = store_->GetInto(ChunkKey(chunk.sha256), dest, chunk.size);
   if (st.code() == Status::Code::kNotFound) return Status::Corrupt(where + " is missing");
   if (st.code() == Status::Code::kCorrupt)
     return Status::Corrupt(where + " is corrupt: " + st.message());
@@ -31,10 +34,9 @@ Status FetchChunk(ObjectStore& store, const ChunkRef& chunk, uint8_t* dest,
   if (Sha256Hex(dest, chunk.size) != chunk.sha256) {
     return Status::Corrupt(where + " is corrupt (its bytes do not match its SHA-256)");
   }
+  if (cache_) cache_->Put(chunk.sha256, dest, chunk.size);
   return Status::OK();
 }
-
-}  // namespace
 
 Result<std::shared_ptr<const MappedFile>> Registry::ReadFile(const std::string& ref,
                                                              const std::string& path) {
@@ -51,7 +53,7 @@ Result<std::shared_ptr<const MappedFile>> Registry::ReadFile(const std::string& 
     off += c.size;
   }
   CAIRN_RETURN_IF_ERROR(ParallelFor(f->chunks.size(), [&](size_t i) {
-    return FetchChunk(*store_, f->chunks[i], buf.get() + offsets[i],
+    return FetchChunk(f->chunks[i], buf.get() + offsets[i],
                       "chunk " + f->chunks[i].sha256 + " of " + f->path + " in " + v.ref());
   }));
   const uint8_t* data = buf.get();
@@ -110,7 +112,7 @@ Result<VersionInfo> Registry::Restore(const std::string& ref, const std::string&
     const FileEntry& f = v.files[job.file];
     std::string data(job.chunk->size, '\0');
     CAIRN_RETURN_IF_ERROR(
-        FetchChunk(*store_, *job.chunk, reinterpret_cast<uint8_t*>(data.data()),
+        FetchChunk(*job.chunk, reinterpret_cast<uint8_t*>(data.data()),
                    "chunk " + job.chunk->sha256 + " of " + f.path + " in " + v.ref()));
     int fd = fds[job.file].get();
     for (size_t done = 0; done < data.size();) {

@@ -80,9 +80,17 @@ struct AliasEvent {
   std::string by;
 };
 
+namespace registry {
+class ChunkCache;
+}
+
 class Registry {
  public:
-  explicit Registry(std::unique_ptr<ObjectStore> store) : store_(std::move(store)) {}
+  // `cache_dir`: a local chunk cache shared by all versions and processes, so that restoring a
+  // second version fetches only the chunks the cache lacks (worth it for remote stores; empty:
+  // no cache). registry::DefaultCacheDir() gives the XDG location.
+  explicit Registry(std::unique_ptr<ObjectStore> store, const std::string& cache_dir = "");
+  ~Registry();
 
   ObjectStore& store() { return *store_; }
 
@@ -130,8 +138,16 @@ class Registry {
   Status AppendEvent(const std::string& prefix, const std::string& body_json, int64_t* seq_out);
   Status Decorate(VersionInfo& v);  // approval and aliases
 
+  Status FetchChunk(const ChunkRef& chunk, uint8_t* dest, const std::string& where);
+
   std::unique_ptr<ObjectStore> store_;
+  std::unique_ptr<registry::ChunkCache> cache_;
 };
+
+namespace registry {
+// $CAIRN_CACHE_DIR, else $XDG_CACHE_HOME/cairn/chunks, else ~/.cache/cairn/chunks.
+std::string DefaultCacheDir();
+}  // namespace registry
 
 // Checks a group or alias name: 1-63 of [A-Za-z0-9-_.], starting with a letter or digit.
 Status ValidateName(const std::string& what, const std::string& name);
