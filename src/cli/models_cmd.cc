@@ -15,7 +15,7 @@ using Json = nlohmann::ordered_json;
 struct Args {
   std::string store, a, b, c, description;
   std::vector<std::string> metrics, tags;
-  bool json = false, reject = false;
+  bool json = false, reject = false, dry_run = false;
 };
 
 // --store, else $CAIRN_STORE, else $XDG_DATA_HOME/cairn/store (~/.local/share/cairn/store).
@@ -292,6 +292,26 @@ int Import(const Args& args) {
   return kExitOk;
 }
 
+int Gc(const Args& args) {
+  auto r = OpenRegistry(args);
+  if (!r.ok()) return Fail(r.status());
+  auto report = (*r)->CollectGarbage(args.dry_run);
+  if (!report.ok()) return Fail(report.status());
+  if (args.json) {
+    Print({{"referenced", report->referenced},
+           {"deleted", report->deleted},
+           {"deleted_bytes", report->deleted_bytes},
+           {"dry_run", args.dry_run}});
+  } else {
+    std::printf("%s %llu unreferenced chunks (%llu bytes); %llu chunks in use\n",
+                args.dry_run ? "would delete" : "deleted",
+                static_cast<unsigned long long>(report->deleted),
+                static_cast<unsigned long long>(report->deleted_bytes),
+                static_cast<unsigned long long>(report->referenced));
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddModelsCommands(CLI::App& app, Action* action) {
@@ -342,6 +362,9 @@ void AddModelsCommands(CLI::App& app, Action* action) {
       sub("import", "Publish a model.tar.gz or an uncompressed prefix as a new version", Import);
   imp->add_option("GROUP", args->a)->required();
   imp->add_option("URI", args->b, "path or s3:// URI of model.tar.gz or of a prefix")->required();
+  auto* gc = sub("gc", "Delete chunks no version references (safe during publishes)", Gc);
+  gc->add_flag("--dry-run", args->dry_run, "only report what would be deleted");
+  gc->add_flag("--json", args->json, "print JSON");
   auto* verify = sub("verify", "Check every chunk of every version (exit 1 on problems)", Verify);
   verify->add_option("GROUP", args->a, "only this group");
   verify->add_flag("--json", args->json, "print JSON");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "cairn/registry/registry.h"
 #include "chunker.h"
 #include "layout.h"
+#include "locks.h"
 #include "manifest.h"
 
 namespace cairn {
@@ -56,6 +58,18 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
                                       const PublishOptions& options, PublishStats* stats_out) {
   CAIRN_RETURN_IF_ERROR(ValidateName("model group", group));
   CAIRN_ASSIGN_OR_RETURN(auto files, ListFiles(dir));
+  // A shared lock keeps gc from deleting a chunk this publish finds present and reuses. While a
+  // gc runs, wait for it (up to about a minute).
+  std::unique_ptr<StoreLock> lock;
+  for (int attempt = 1;; ++attempt) {
+    auto l = StoreLock::Acquire(*store_, StoreLock::Kind::kShared);
+    if (l.ok()) {
+      lock = std::move(l).value();
+      break;
+    }
+    if (l.status().code() != Status::Code::kPreconditionFailed || attempt >= 60) return l.status();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
   const size_t threads = options.parallelism > 0 ? options.parallelism : DefaultParallelism();
 
   // 1. Map each file and cut it into content-defined chunks, while workers hash the chunks

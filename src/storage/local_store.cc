@@ -39,23 +39,38 @@ ObjectInfo Info(const std::string& key, const struct stat& st) {
                     st.st_mtim.tv_sec * 1000LL + st.st_mtim.tv_nsec / 1000000};
 }
 
+// Creates `dir` and its parents. A concurrent Delete may remove an empty parent between our
+// mkdirs (it tidies empty folders): then start again.
 Status MkdirAll(const std::string& dir) {
   if (dir.empty()) return Status::OK();
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) == 0) {
-    return S_ISDIR(st.st_mode) ? Status::OK() : Status(Status::Code::kAlreadyExists, dir);
+  for (int attempt = 0;; ++attempt) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0) {
+      return S_ISDIR(st.st_mode) ? Status::OK() : Status(Status::Code::kAlreadyExists, dir);
+    }
+    size_t slash = dir.find_last_of('/');
+    if (slash != std::string::npos && slash > 0)
+      CAIRN_RETURN_IF_ERROR(MkdirAll(dir.substr(0, slash)));
+    if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) return Status::OK();
+    if (errno != ENOENT || attempt >= 10) return Status::FromErrno(dir, errno);
   }
-  size_t slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0)
-    CAIRN_RETURN_IF_ERROR(MkdirAll(dir.substr(0, slash)));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno(dir, errno);
-  return Status::OK();
 }
 
 Status SyncDir(const std::string& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid() || ::fsync(fd.get()) != 0) return Status::FromErrno("fsync " + dir, errno);
   return Status::OK();
+}
+
+// Runs a rename; if it fails because a concurrent Delete removed the (then empty) parent folder
+// between our mkdir and the rename, makes the folder again and retries.
+template <typename Fn>
+int RetryIfParentVanished(const std::string& path, Fn&& rename_fn) {
+  for (int attempt = 0;; ++attempt) {
+    int r = rename_fn();
+    if (r == 0 || errno != ENOENT || attempt >= 10) return r;
+    if (!MkdirAll(path.substr(0, path.find_last_of('/'))).ok()) return r;
+  }
 }
 
 // An exclusive flock on a per-key lock file, released on destruction.
@@ -280,7 +295,9 @@ Result<ObjectInfo> LocalStore::Put(const std::string& key, ByteSource& source,
 
   // 2. Move it into place under the condition.
   if (options.condition == PutOptions::Condition::kIfAbsent) {
-    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
+    if (RetryIfParentVanished(path, [&] {
+          return ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE);
+        }) != 0) {
       if (errno == EEXIST) return Status::PreconditionFailed("object '" + key + "' already exists");
       if (errno != EINVAL && errno != ENOSYS) return Status::FromErrno("rename to " + key, errno);
       // File systems without RENAME_NOREPLACE: link() also fails if the target exists.
@@ -300,7 +317,7 @@ Result<ObjectInfo> LocalStore::Put(const std::string& key, ByteSource& source,
                                           options.if_match);
       }
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (RetryIfParentVanished(path, [&] { return ::rename(tmp.c_str(), path.c_str()); }) != 0) {
       return Status::FromErrno("rename to " + key, errno);
     }
   }

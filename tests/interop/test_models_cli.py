@@ -40,6 +40,9 @@ def test_publish_alias_rollback_restore(cairn, tmp_path):
     assert p.returncode == 1 and p.stdout.splitlines()[0] == "~ model.pth", p.stdout
     assert any(l.strip().startswith("~ 0.weight") and "max |a-b|" in l for l in p.stdout.splitlines())
     assert cairn("models", *store, "diff", "demo:1", "demo@production").stdout == "identical\n"
+    gc = json.loads(cairn("models", *store, "gc", "--dry-run", "--json").stdout)
+    assert gc["deleted"] == 0 and gc["referenced"] >= 2 and gc["dry_run"] is True
+    assert cairn("models", *store, "gc").stdout.startswith("deleted 0 unreferenced chunks")
     listing = json.loads(cairn("models", *store, "list", "--json").stdout)
     assert listing[0]["group"] == "demo" and listing[0]["latest"] == 2
 

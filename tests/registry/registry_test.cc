@@ -4,13 +4,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "cairn/core/file.h"
 #include "cairn/storage/fault_store.h"
 #include "registry/chunker.h"
+#include "registry/locks.h"
 #include "test_util.h"
 
 namespace cairn {
@@ -249,6 +252,66 @@ TEST_F(RegistryTest, TheChunkCacheFetchesOnlyWhatItLacks) {
   }
   ASSERT_OK(cached.Restore("g:2", dir_.File("r3")).status());
   EXPECT_EQ(*ReadFileToString(dir_.File("r3/model.pth")), weights);
+}
+
+TEST_F(RegistryTest, GcDeletesWhatFailedPublishesLeft) {
+  ASSERT_OK(registry_->Publish("g", MakeModel("kept", RandomBytes(3 << 20, 7))).status());
+  // A publish whose manifest write fails leaves its chunks behind.
+  auto inner = OpenStore(dir_.File("store"));
+  ASSERT_OK(inner.status());
+  auto faulty = std::make_unique<FaultInjectingStore>(std::move(inner).value());
+  faulty->FailMatching("Put", "/versions/", Status::IOError("injected"));
+  Registry failing(std::move(faulty));
+  EXPECT_FALSE(failing.Publish("g", MakeModel("lost", RandomBytes(2 << 20, 8))).ok());
+
+  auto dry = registry_->CollectGarbage(/*dry_run=*/true);
+  ASSERT_OK(dry.status());
+  EXPECT_GE(dry->deleted, 2u);
+  auto gc = registry_->CollectGarbage();
+  ASSERT_OK(gc.status());
+  EXPECT_EQ(gc->deleted, dry->deleted);
+  EXPECT_EQ(gc->referenced, dry->referenced);
+  EXPECT_EQ(registry_->CollectGarbage()->deleted, 0u);
+  auto report = registry_->Verify();
+  ASSERT_OK(report.status());
+  EXPECT_TRUE(report->problems.empty());
+  ASSERT_OK(registry_->Restore("g:1", dir_.File("r")).status());
+}
+
+TEST_F(RegistryTest, GcAndPublishKeepApart) {
+  {
+    auto held =
+        registry::StoreLock::Acquire(registry_->store(), registry::StoreLock::Kind::kShared);
+    ASSERT_OK(held.status());
+    EXPECT_EQ(registry_->CollectGarbage().status().code(), Status::Code::kPreconditionFailed);
+  }
+  ASSERT_OK(registry_->CollectGarbage().status());
+  // Publishers and a gc loop at once: no version may lose a chunk.
+  std::atomic<bool> stop{false};
+  std::atomic<int> gcs{0};
+  std::thread collector([&] {
+    while (!stop) {
+      if (registry_->CollectGarbage().ok()) ++gcs;
+    }
+  });
+  const std::string shared = RandomBytes(2 << 20, 9);
+  std::vector<std::thread> publishers;
+  for (int t = 0; t < 3; ++t) {
+    publishers.emplace_back([&, t] {
+      for (int i = 0; i < 4; ++i) {
+        const std::string name = "c" + std::to_string(t) + "-" + std::to_string(i);
+        EXPECT_OK(registry_->Publish("g", MakeModel(name, shared + name)).status());
+      }
+    });
+  }
+  for (auto& p : publishers) p.join();
+  stop = true;
+  collector.join();
+  EXPECT_GT(gcs, 0);
+  auto report = registry_->Verify();
+  ASSERT_OK(report.status());
+  EXPECT_EQ(report->versions, 12u);
+  EXPECT_TRUE(report->problems.empty()) << report->problems[0];
 }
 
 TEST_F(RegistryTest, AliasesRollbackAndApproval) {

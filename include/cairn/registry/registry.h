@@ -65,6 +65,11 @@ struct VerifyReport {
   std::vector<std::string> problems;             // one line each: chunk, file, version, what
 };
 
+struct GcReport {
+  uint64_t referenced = 0;                  // chunks some version uses (kept)
+  uint64_t deleted = 0, deleted_bytes = 0;  // unreferenced chunks removed (or, dry run, found)
+};
+
 struct FileDiff {
   enum class Kind { kAdded, kRemoved, kChanged };
   Kind kind;
@@ -122,6 +127,12 @@ class Registry {
   // Files added, removed and changed from version `a` to version `b` (by digest), with the
   // tensor differences of changed weight files.
   Result<std::vector<FileDiff>> Diff(const std::string& a, const std::string& b);
+
+  // Deletes the chunks no version references (those a failed publish left). Safe against
+  // publishes running at the same time: publishers hold a shared lock object and gc an exclusive
+  // one; each writes its lock before looking for the other's, so one of them always backs off.
+  // Fails with kPreconditionFailed, deleting nothing, while a publish is in progress.
+  Result<GcReport> CollectGarbage(bool dry_run = false);
 
   // Points `alias` at a version (compare-and-swap on its append-only history).
   Status SetAlias(const std::string& group, const std::string& alias, int64_t version);

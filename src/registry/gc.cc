@@ -1,0 +1,43 @@
+#include <unordered_set>
+
+#include "cairn/core/parallel.h"
+#include "cairn/registry/registry.h"
+#include "layout.h"
+#include "locks.h"
+
+namespace cairn {
+
+using namespace registry;
+
+Result<GcReport> Registry::CollectGarbage(bool dry_run) {
+  CAIRN_ASSIGN_OR_RETURN(auto lock, StoreLock::Acquire(*store_, StoreLock::Kind::kExclusive));
+  // Mark: every chunk of every version of every group.
+  std::unordered_set<std::string> referenced;
+  CAIRN_ASSIGN_OR_RETURN(auto groups, ListGroups());
+  for (const auto& g : groups) {
+    CAIRN_ASSIGN_OR_RETURN(auto versions, ListVersions(g));
+    for (const auto& v : versions)
+      for (const auto& f : v.files)
+        for (const auto& c : f.chunks) referenced.insert(ChunkKey(c.sha256));
+  }
+  // Sweep.
+  CAIRN_ASSIGN_OR_RETURN(auto chunks, store_->List("chunks/sha256/"));
+  std::vector<ObjectInfo> garbage;
+  GcReport report;
+  for (auto& o : chunks) {
+    if (referenced.count(o.key)) {
+      ++report.referenced;
+    } else {
+      report.deleted_bytes += o.size;
+      garbage.push_back(std::move(o));
+    }
+  }
+  report.deleted = garbage.size();
+  if (!dry_run) {
+    CAIRN_RETURN_IF_ERROR(ParallelFor(
+        garbage.size(), [&](size_t i) { return store_->Delete(garbage[i].key); }, 8));
+  }
+  return report;
+}
+
+}  // namespace cairn
