@@ -1,11 +1,13 @@
 // cairn models ...: the model registry on the command line.
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cairn/registry/artifacts.h"
 #include "cairn/registry/registry.h"
 #include "commands.h"
+#include "progress.h"
 
 namespace cairn::cli {
 namespace {
@@ -157,8 +159,17 @@ int Publish(const Args& args) {
   if (!tags.ok()) return Fail(tags.status());
   opts.metrics = *metrics;
   opts.tags = *tags;
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(args.b, ec);
+       !ec && it != std::filesystem::end(it); it.increment(ec)) {
+    if (it->is_regular_file()) total += it->file_size();
+  }
+  Progress bar("publish " + args.a, total);
+  opts.progress = [&](uint64_t n) { bar.Add(n); };
   PublishStats stats;
   auto v = (*r)->Publish(args.a, args.b, opts, &stats);
+  bar.Done();
   if (!v.ok()) return Fail(v.status());
   if (args.json) {
     Print({{"ref", v->ref()},
@@ -182,7 +193,11 @@ int Publish(const Args& args) {
 int Restore(const Args& args) {
   auto r = OpenRegistry(args);
   if (!r.ok()) return Fail(r.status());
-  auto v = (*r)->Restore(args.a, args.b);
+  auto version = (*r)->Resolve(args.a);
+  if (!version.ok()) return Fail(version.status());
+  Progress bar("restore " + version->ref(), version->total_size());
+  auto v = (*r)->Restore(version->ref(), args.b, [&](uint64_t n) { bar.Add(n); });
+  bar.Done();
   if (!v.ok()) return Fail(v.status());
   std::fprintf(stderr, "restored %s into %s\n", v->ref().c_str(), args.b.c_str());
   return kExitOk;

@@ -94,6 +94,13 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
   auto store_piece = [&](Piece& p) -> Status {
     const uint8_t* data = maps[p.file]->data() + p.offset;
     p.sha256 = Sha256Hex(data, p.size);
+    struct Report {  // counts the piece as done however this lambda returns
+      const ProgressFn& fn;
+      uint64_t n;
+      ~Report() {
+        if (fn) fn(n);
+      }
+    } report{options.progress, p.size};
     {
       std::lock_guard<std::mutex> lock(mu);
       if (!seen.insert(p.sha256).second) return Status::OK();

@@ -60,7 +60,8 @@ Result<std::shared_ptr<const MappedFile>> Registry::ReadFile(const std::string& 
   return MappedFile::FromMemory(data, f->size, std::move(buf), v.ref() + "/" + path);
 }
 
-Result<VersionInfo> Registry::Restore(const std::string& ref, const std::string& dir_in) {
+Result<VersionInfo> Registry::Restore(const std::string& ref, const std::string& dir_in,
+                                      const ProgressFn& progress) {
   CAIRN_ASSIGN_OR_RETURN(VersionInfo v, Resolve(ref));
   std::string dir = dir_in;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
@@ -122,6 +123,7 @@ Result<VersionInfo> Registry::Restore(const std::string& ref, const std::string&
       if (n < 0) return Status::FromErrno("write " + f.path, errno);
       done += static_cast<size_t>(n);
     }
+    if (progress) progress(data.size());
     return Status::OK();
   }));
   for (size_t i = 0; i < fds.size(); ++i) {

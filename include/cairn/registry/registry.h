@@ -53,6 +53,7 @@ struct PublishOptions {
   std::string description;
   std::map<std::string, std::string> metrics, tags, lineage;
   int parallelism = 0;  // 0: DefaultParallelism()
+  ProgressFn progress;  // told of the bytes hashed (and stored if new), chunk by chunk
 };
 
 struct PublishStats {
@@ -113,7 +114,8 @@ class Registry {
   // Restores the version's files into `dir` (which must not exist yet): written under a
   // temporary name beside it, every chunk's SHA-256 checked before its bytes are used, then
   // renamed into place. A missing or corrupt chunk fails the restore, naming chunk and file.
-  Result<VersionInfo> Restore(const std::string& ref, const std::string& dir);
+  Result<VersionInfo> Restore(const std::string& ref, const std::string& dir,
+                              const ProgressFn& progress = nullptr);
 
   // One file of a version in memory, every chunk verified: for loading weights without a
   // directory (e.g. ReadPyTorch on the result). Chunks are fetched and checked in parallel.
