@@ -90,8 +90,8 @@ Status Registry::Decorate(VersionInfo& v) {
     names.insert(rest.substr(0, rest.find('/')));
   }
   for (const auto& name : names) {
-    CAIRN_ASSIGN_OR_RETURN(auto cur, CurrentAlias(v.group, name));
-    if (cur && cur->version == v.version) v.aliases.push_back(name);
+    CAIRN_ASSIGN_OR_RETURN(AliasState st, ReadAlias(v.group, name));
+    if (!st.stack.empty() && st.stack.back().version == v.version) v.aliases.push_back(name);
   }
   return Status::OK();
 }
@@ -103,9 +103,9 @@ Result<VersionInfo> Registry::Resolve(const std::string& ref) {
   if (at != std::string::npos) {
     std::string alias = ref.substr(at + 1);
     CAIRN_RETURN_IF_ERROR(ValidateName("alias", alias));
-    CAIRN_ASSIGN_OR_RETURN(auto cur, CurrentAlias(group, alias));
-    if (!cur || cur->version == 0) return Status::NotFound("alias " + ref + " points nowhere");
-    return Load(group, cur->version);
+    CAIRN_ASSIGN_OR_RETURN(AliasState st, ReadAlias(group, alias));
+    if (st.stack.empty()) return Status::NotFound("alias " + ref + " points nowhere");
+    return Load(group, st.stack.back().version);
   }
   std::string which = colon == std::string::npos ? "latest" : ref.substr(colon + 1);
   if (which == "latest") {
@@ -163,27 +163,25 @@ Status Registry::AppendEvent(const std::string& prefix, const std::string& body,
   return Status::Transient("too much contention on " + prefix);
 }
 
-// Replays an alias's history: "set" pushes a version, "rollback" pops one.
-Result<std::optional<AliasEvent>> Registry::CurrentAlias(const std::string& group,
-                                                         const std::string& alias,
-                                                         std::vector<AliasEvent>* history) {
+Result<Registry::AliasState> Registry::ReadAlias(const std::string& group,
+                                                 const std::string& alias) {
   CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(AliasPrefix(group, alias)));
-  std::vector<AliasEvent> stack;
+  AliasState st;
   for (const auto& o : objects) {
     CAIRN_ASSIGN_OR_RETURN(std::string text, GetString(*store_, o.key));
     Json j = Json::parse(text, nullptr, false);
     if (!j.is_object()) return Status::Corrupt("alias event " + o.key + " is not JSON");
     AliasEvent e{SeqOf(o.key), j.value("version", int64_t{0}), j.value("at_ms", int64_t{0}),
                  j.value("by", "")};
-    if (history) history->push_back(e);
+    st.last_seq = std::max(st.last_seq, e.seq);
+    st.history.push_back(e);
     if (j.value("kind", "set") == "rollback") {
-      if (!stack.empty()) stack.pop_back();
+      if (!st.stack.empty()) st.stack.pop_back();
     } else {
-      stack.push_back(e);
+      st.stack.push_back(e);
     }
   }
-  if (stack.empty()) return std::optional<AliasEvent>();
-  return std::optional<AliasEvent>(stack.back());
+  return st;
 }
 
 Status Registry::SetAlias(const std::string& group, const std::string& alias, int64_t version) {
@@ -195,33 +193,18 @@ Status Registry::SetAlias(const std::string& group, const std::string& alias, in
 
 Result<int64_t> Registry::Rollback(const std::string& group, const std::string& alias) {
   CAIRN_RETURN_IF_ERROR(ValidateName("alias", alias));
-  std::vector<AliasEvent> history;
-  // Compute what the alias falls back to, then append the rollback; a concurrent move in
-  // between is detected by the sequence number the append gets.
+  // Compute what the alias falls back to, then append the rollback as the next entry; a
+  // concurrent move in between takes that sequence number first, and we look again.
   for (int attempt = 0; attempt < 100; ++attempt) {
-    history.clear();
-    CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(AliasPrefix(group, alias)));
-    std::vector<int64_t> stack;
-    int64_t last_seq = 0;
-    for (const auto& o : objects) {
-      CAIRN_ASSIGN_OR_RETURN(std::string text, GetString(*store_, o.key));
-      Json j = Json::parse(text, nullptr, false);
-      if (!j.is_object()) return Status::Corrupt("alias event " + o.key + " is not JSON");
-      last_seq = std::max(last_seq, SeqOf(o.key));
-      if (j.value("kind", "set") == "rollback") {
-        if (!stack.empty()) stack.pop_back();
-      } else {
-        stack.push_back(j.value("version", int64_t{0}));
-      }
-    }
-    if (stack.size() < 2) {
+    CAIRN_ASSIGN_OR_RETURN(AliasState st, ReadAlias(group, alias));
+    if (st.stack.size() < 2) {
       return Status::PreconditionFailed("alias " + group + "@" + alias +
                                         " has no earlier version to roll back to");
     }
-    const int64_t target = stack[stack.size() - 2];
+    const int64_t target = st.stack[st.stack.size() - 2].version;
     Json j{{"kind", "rollback"}, {"version", target}, {"at_ms", NowMs()}, {"by", WhoAmI()}};
-    auto put = PutString(*store_, AliasPrefix(group, alias) + Seq(last_seq + 1) + ".json", j.dump(),
-                         PutOptions::IfAbsent());
+    auto put = PutString(*store_, AliasPrefix(group, alias) + Seq(st.last_seq + 1) + ".json",
+                         j.dump(), PutOptions::IfAbsent());
     if (put.ok()) return target;
     if (put.status().code() != Status::Code::kPreconditionFailed) return put.status();
   }
@@ -230,9 +213,8 @@ Result<int64_t> Registry::Rollback(const std::string& group, const std::string& 
 
 Result<std::vector<AliasEvent>> Registry::AliasHistory(const std::string& group,
                                                        const std::string& alias) {
-  std::vector<AliasEvent> history;
-  CAIRN_RETURN_IF_ERROR(CurrentAlias(group, alias, &history).status());
-  return history;
+  CAIRN_ASSIGN_OR_RETURN(AliasState st, ReadAlias(group, alias));
+  return st.history;
 }
 
 Status Registry::SetApproval(const std::string& ref, Approval status) {

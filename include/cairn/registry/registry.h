@@ -146,8 +146,13 @@ class Registry {
  private:
   Result<VersionInfo> Load(const std::string& group, int64_t version);
   Result<int64_t> LatestVersion(const std::string& group);
-  Result<std::optional<AliasEvent>> CurrentAlias(const std::string& group, const std::string& alias,
-                                                 std::vector<AliasEvent>* history = nullptr);
+  // An alias's history replayed: "set" pushes a version, "rollback" pops one; the alias points
+  // at the top of the stack.
+  struct AliasState {
+    std::vector<AliasEvent> history, stack;
+    int64_t last_seq = 0;
+  };
+  Result<AliasState> ReadAlias(const std::string& group, const std::string& alias);
   Status AppendEvent(const std::string& prefix, const std::string& body_json, int64_t* seq_out);
   Status Decorate(VersionInfo& v);  // approval and aliases
 
