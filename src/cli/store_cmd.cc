@@ -23,16 +23,9 @@ struct Location {
 };
 
 Location Parse(const std::string& arg) {
-  Location l;
-  if (arg.compare(0, 5, "s3://") == 0) {
-    l.remote = true;
-    size_t slash = arg.find('/', 5);
-    l.store_uri = arg.substr(0, slash);
-    l.key = slash == std::string::npos ? "" : arg.substr(slash + 1);
-  } else {
-    l.path = arg.compare(0, 7, "file://") == 0 ? arg.substr(7) : arg;
-  }
-  return l;
+  ObjectLocation o = SplitObjectUri(arg);
+  if (o.remote()) return Location{true, o.store_uri, o.key, ""};
+  return Location{false, "", "", o.key};
 }
 
 std::string BaseName(const std::string& key) { return key.substr(key.find_last_of('/') + 1); }

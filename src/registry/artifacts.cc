@@ -46,13 +46,11 @@ struct Target {
 
 Result<Target> Parse(const std::string& uri) {
   Target t;
-  if (uri.compare(0, 5, "s3://") == 0) {
-    size_t slash = uri.find('/', 5);
-    CAIRN_ASSIGN_OR_RETURN(t.store, OpenStore(uri.substr(0, slash)));
-    t.key = slash == std::string::npos ? "" : uri.substr(slash + 1);
-  } else {
-    t.key = uri.compare(0, 7, "file://") == 0 ? uri.substr(7) : uri;
+  ObjectLocation l = SplitObjectUri(uri);
+  if (l.remote()) {
+    CAIRN_ASSIGN_OR_RETURN(t.store, OpenStore(l.store_uri));
   }
+  t.key = l.key;
   while (!t.key.empty() && t.key.back() == '/') t.key.pop_back();
   return t;
 }

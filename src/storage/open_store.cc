@@ -4,6 +4,18 @@
 
 namespace cairn {
 
+ObjectLocation SplitObjectUri(const std::string& uri) {
+  ObjectLocation l;
+  if (uri.compare(0, 5, "s3://") == 0) {
+    size_t slash = uri.find('/', 5);
+    l.store_uri = uri.substr(0, slash);
+    l.key = slash == std::string::npos ? "" : uri.substr(slash + 1);
+  } else {
+    l.key = uri.compare(0, 7, "file://") == 0 ? uri.substr(7) : uri;
+  }
+  return l;
+}
+
 Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& uri) {
   if (uri.compare(0, 7, "file://") == 0) {
     std::string path = uri.substr(7);
@@ -12,13 +24,9 @@ Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& uri) {
     }
     return OpenLocalStore(path);
   }
-  if (uri.compare(0, 5, "s3://") == 0) {
-    std::string rest = uri.substr(5);
-    size_t slash = rest.find('/');
-    std::string bucket = rest.substr(0, slash);
-    std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  if (ObjectLocation l = SplitObjectUri(uri); l.remote()) {
     CAIRN_ASSIGN_OR_RETURN(S3Options options, S3OptionsFromEnvironment());
-    return OpenS3Store(bucket, prefix, std::move(options));
+    return OpenS3Store(l.store_uri.substr(5), l.key, std::move(options));
   }
   if (uri.find("://") != std::string::npos) {
     return Status::InvalidArgument("'" + uri + "': unknown store scheme (use file:// or s3://)");

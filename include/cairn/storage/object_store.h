@@ -160,6 +160,15 @@ class ObjectStore {
 // Checks a key against the rules above; the message names the key and the rule it breaks.
 Status ValidateKey(const std::string& key);
 
+// Where an object lives, split from a URI: "s3://bucket/a/b" -> store "s3://bucket", key
+// "a/b"; anything else ("file:///x", "x/y") is a local path -> store "", key = the path.
+struct ObjectLocation {
+  std::string store_uri;
+  std::string key;
+  bool remote() const { return !store_uri.empty(); }
+};
+ObjectLocation SplitObjectUri(const std::string& uri);
+
 // Opens a store by URI: "file:///abs/path", a plain path (relative or absolute), or
 // "s3://bucket[/prefix]". A local directory is created if missing.
 Result<std::unique_ptr<ObjectStore>> OpenStore(const std::string& uri);
