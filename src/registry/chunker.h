@@ -18,6 +18,10 @@ struct ChunkParams {
   size_t max_size = 4 << 20;
 };
 
+// Positions i (sorted) where the gear hash of data[i-63..i] has the cut mask's bits clear: the
+// places a chunk may end (after byte i). Scanned in parallel blocks.
+std::vector<size_t> CutCandidates(const uint8_t* data, size_t size, size_t avg_size);
+
 // Cut points of `data`: the end offset of each chunk, the last one == size (none for size 0).
 std::vector<size_t> ChunkEnds(const uint8_t* data, size_t size, const ChunkParams& params = {});
 

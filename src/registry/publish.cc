@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <set>
@@ -72,8 +70,8 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
   }
   const size_t threads = options.parallelism > 0 ? options.parallelism : DefaultParallelism();
 
-  // 1. Map each file and cut it into content-defined chunks, while workers hash the chunks
-  //    already cut and store the ones the store lacks (chunking runs alongside hashing).
+  // 1. Map each file and cut it into content-defined chunks (the scan for cut points runs in
+  //    parallel), then 2. hash the chunks and store the ones the store lacks, in parallel.
   VersionInfo v;
   v.group = group;
   v.description = options.description;
@@ -82,15 +80,27 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
   v.lineage = options.lineage;
   v.created_by = WhoAmI();
   std::vector<std::shared_ptr<const MappedFile>> maps(files.size());
-  std::deque<Piece> pieces;  // a deque: workers hold references while the cutter appends
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t cut = 0, next = 0;
-  bool done = false;
-  Status error;
-  std::atomic<uint64_t> new_chunks{0}, new_bytes{0};
-  std::set<std::string> seen;  // chunks repeated within this publish go up once
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < files.size(); ++i) {
+    CAIRN_ASSIGN_OR_RETURN(maps[i], MappedFile::Open(files[i].second.string()));
+    struct stat st {};
+    ::stat(files[i].second.c_str(), &st);
+    FileEntry e;
+    e.path = files[i].first;
+    CAIRN_RETURN_IF_ERROR(ValidateKey(e.path).WithContext("file name"));
+    e.size = maps[i]->size();
+    e.mode = st.st_mode & 0777;
+    v.files.push_back(std::move(e));
+    uint64_t start = 0;
+    for (size_t end : ChunkEnds(maps[i]->data(), maps[i]->size())) {
+      pieces.push_back(Piece{i, start, end - start, ""});
+      start = end;
+    }
+  }
 
+  std::mutex mu;
+  std::set<std::string> seen;  // chunks repeated within this publish go up once
+  std::atomic<uint64_t> new_chunks{0}, new_bytes{0};
   auto store_piece = [&](Piece& p) -> Status {
     const uint8_t* data = maps[p.file]->data() + p.offset;
     p.sha256 = Sha256Hex(data, p.size);
@@ -118,59 +128,8 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
     new_bytes += p.size;
     return Status::OK();
   };
-  auto worker = [&] {
-    for (;;) {
-      Piece* p;
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return next < cut || done || !error.ok(); });
-        if (!error.ok() || next >= cut) return;
-        p = &pieces[next++];
-      }
-      Status st = store_piece(*p);
-      if (!st.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (error.ok()) error = std::move(st);
-        cv.notify_all();
-        return;
-      }
-    }
-  };
-  std::vector<std::thread> workers;
-  for (size_t t = 0; t < threads; ++t) workers.emplace_back(worker);
-  Status cut_error;
-  for (size_t i = 0; i < files.size() && cut_error.ok(); ++i) {
-    auto m = MappedFile::Open(files[i].second.string());
-    if (!m.ok()) {
-      cut_error = m.status();
-      break;
-    }
-    maps[i] = *m;
-    struct stat st {};
-    ::stat(files[i].second.c_str(), &st);
-    FileEntry e;
-    e.path = files[i].first;
-    cut_error = ValidateKey(e.path).WithContext("file name");
-    e.size = maps[i]->size();
-    e.mode = st.st_mode & 0777;
-    v.files.push_back(std::move(e));
-    uint64_t start = 0;
-    for (size_t end : ChunkEnds(maps[i]->data(), maps[i]->size())) {
-      std::lock_guard<std::mutex> lock(mu);
-      pieces.push_back(Piece{i, start, end - start, ""});
-      ++cut;
-      cv.notify_one();
-      start = end;
-    }
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    done = true;
-    if (!cut_error.ok() && error.ok()) error = cut_error;
-  }
-  cv.notify_all();
-  for (auto& w : workers) w.join();
-  CAIRN_RETURN_IF_ERROR(error);
+  CAIRN_RETURN_IF_ERROR(ParallelFor(
+      pieces.size(), [&](size_t k) { return store_piece(pieces[k]); }, threads));
 
   PublishStats stats;
   stats.files = files.size();

@@ -74,6 +74,53 @@ TEST(Chunker, ContentDefinedAndBounded) {
   EXPECT_GE(shared, ends.size() - 2);
 }
 
+// The chunker's definition, written the slow and obvious way: a chunk ends after the first byte
+// at least min_size into it where the gear hash of the 64 bytes up to it has the mask's bits
+// clear, or at max_size. The parallel, multi-lane scan must cut exactly here.
+std::vector<size_t> ReferenceChunkEnds(const std::string& s) {
+  const registry::ChunkParams p;
+  const uint64_t mask = [] {
+    uint64_t m = 0;
+    for (int i = 0; i < 20; ++i) m |= uint64_t{1} << (63 - 2 * i);
+    return m;
+  }();
+  auto gear = [](uint8_t b) {
+    uint64_t z = (uint64_t{b} + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  std::vector<size_t> ends;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t limit = std::min(s.size() - start, p.max_size), cut = limit;
+    if (s.size() - start > p.min_size) {
+      uint64_t h = 0;  // rolled from the chunk's first byte; bytes 64 back are shifted out
+      for (size_t i = 0; i < limit; ++i) {
+        h = (h << 1) + gear(uint8_t(s[start + i]));
+        if (i >= p.min_size && (h & mask) == 0) {
+          cut = i + 1;
+          break;
+        }
+      }
+    }
+    start += cut;
+    ends.push_back(start);
+  }
+  return ends;
+}
+
+TEST(Chunker, MatchesItsDefinition) {
+  // Sizes around the 16 MiB blocks of the parallel scan, and data with long runs of one byte.
+  std::string runs = RandomBytes(20 << 20, 7);
+  for (size_t i = 3 << 20; i < (9 << 20); ++i) runs[i] = 'x';
+  for (const std::string& data : {RandomBytes(33 << 20 | 12345, 5), RandomBytes(16 << 20, 6),
+                                  RandomBytes(300 << 10, 8), runs}) {
+    auto ends = registry::ChunkEnds(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+    EXPECT_EQ(ends, ReferenceChunkEnds(data)) << data.size();
+  }
+}
+
 TEST_F(RegistryTest, PublishResolveRestore) {
   const std::string weights = RandomBytes(6 << 20, 2);
   PublishOptions opts;

@@ -95,8 +95,8 @@ class AtomicFileWriter {
   bool committed_ = false;
 };
 
-// A large, uninitialized, writable buffer from mmap with transparent huge pages advised (far
-// fewer page faults than new[] when it is filled). Freed when the last reference goes.
+// A large, zero-filled, writable buffer from mmap (pages appear on first touch; huge pages as the
+// system THP policy says). Freed when the last reference goes.
 Result<std::shared_ptr<uint8_t>> AllocateLarge(size_t size);
 
 Result<std::string> ReadFileToString(const std::string& path);
