@@ -4,7 +4,13 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "cairn/core/status.h"
+#include "cairn/registry/registry.h"
 
 namespace cairn::cli {
 
@@ -19,6 +25,23 @@ using Action = std::function<int()>;
 void AddWeightsCommands(CLI::App& app, Action* action);
 void AddStoreCommands(CLI::App& app, Action* action);
 void AddModelsCommands(CLI::App& app, Action* action);
+void AddTrainCommands(CLI::App& app, Action* action);  // train, builtin
+void AddJobsCommands(CLI::App& app, Action* action);
+
+// Shared by the commands (common.cc).
+// The store URI: `flag` when given, else $CAIRN_STORE, else $XDG_DATA_HOME/cairn/store
+// (~/.local/share/cairn/store).
+std::string StoreUri(const std::string& flag);
+// $XDG_DATA_HOME/cairn/<name> (~/.local/share/cairn/<name>).
+std::string DataDir(const std::string& name);
+// The registry over StoreUri(flag); remote stores get the local chunk cache
+// (CAIRN_CACHE_DIR=off disables it).
+Result<std::unique_ptr<Registry>> OpenRegistryAt(const std::string& flag);
+// KEY=VALUE items of a repeated flag.
+Result<std::map<std::string, std::string>> KeyValues(const std::vector<std::string>& items,
+                                                     const char* flag);
+// UTC, ISO 8601 to the second.
+std::string Time(int64_t ms);
 
 // Prints "cairn: <message>" on one line of stderr and returns kExitError.
 int Fail(const Status& status);

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   cairn::cli::AddWeightsCommands(app, &action);
   cairn::cli::AddStoreCommands(app, &action);
   cairn::cli::AddModelsCommands(app, &action);
+  cairn::cli::AddTrainCommands(app, &action);
+  cairn::cli::AddJobsCommands(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -20,46 +20,8 @@ struct Args {
   bool json = false, reject = false, dry_run = false;
 };
 
-// --store, else $CAIRN_STORE, else $XDG_DATA_HOME/cairn/store (~/.local/share/cairn/store).
-std::string StoreUri(const Args& args) {
-  if (!args.store.empty()) return args.store;
-  if (const char* s = std::getenv("CAIRN_STORE"); s && *s) return s;
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/cairn/store";
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : ".") + "/.local/share/cairn/store";
-}
-
-// Remote stores get the local chunk cache (CAIRN_CACHE_DIR=off disables it).
 Result<std::unique_ptr<Registry>> OpenRegistry(const Args& args) {
-  const std::string uri = StoreUri(args);
-  CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(uri));
-  const char* off = std::getenv("CAIRN_CACHE_DIR");
-  const bool remote = uri.compare(0, 5, "s3://") == 0;
-  std::string cache =
-      remote && !(off && std::string(off) == "off") ? registry::DefaultCacheDir() : "";
-  return std::make_unique<Registry>(std::move(store), cache);
-}
-
-Result<std::map<std::string, std::string>> KeyValues(const std::vector<std::string>& items,
-                                                     const char* flag) {
-  std::map<std::string, std::string> out;
-  for (const auto& kv : items) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Status::InvalidArgument(std::string(flag) + " wants KEY=VALUE, got '" + kv + "'");
-    }
-    out[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  return out;
-}
-
-std::string Time(int64_t ms) {
-  std::time_t t = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return OpenRegistryAt(args.store);
 }
 
 Json ToJson(const VersionInfo& v, bool files) {

@@ -1,0 +1,154 @@
+// cairn train: a training job under SageMaker's contract, on this machine.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cairn/training/runner.h"
+#include "commands.h"
+
+namespace cairn::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void OnInterrupt(int) { g_interrupted = true; }
+
+struct TrainArgs {
+  TrainingJobSpec spec;
+  std::string store, work_dir, output_compression = "gzip";
+  std::vector<std::string> hyperparameters, channels, env, metric_definitions;
+  double tick = 1.0;
+  int stop_grace = 120;
+  bool json = false;
+};
+
+std::string SelfPath() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "cairn";
+}
+
+int Train(TrainArgs args) {
+  TrainingJobSpec& spec = args.spec;
+  auto hps = KeyValues(args.hyperparameters, "--hyperparameter");
+  if (!hps.ok()) return Fail(hps.status());
+  auto channels = KeyValues(args.channels, "--channel");
+  if (!channels.ok()) return Fail(channels.status());
+  auto env = KeyValues(args.env, "--env");
+  if (!env.ok()) return Fail(env.status());
+  auto defs = KeyValues(args.metric_definitions, "--metric-definition");
+  if (!defs.ok()) return Fail(defs.status());
+  spec.hyperparameters = *hps;
+  spec.channels = *channels;
+  spec.environment = *env;
+  for (const auto& [name, regex] : *defs) spec.metric_definitions.push_back({name, regex});
+  if (args.output_compression != "gzip" && args.output_compression != "none")
+    return Fail(Status::InvalidArgument("--output-compression is gzip or none"));
+  spec.compress_output = args.output_compression == "gzip";
+  if (Status st = ValidateTrainingJobSpec(spec); !st.ok()) return Fail(st);
+  auto registry = OpenRegistryAt(args.store);
+  if (!registry.ok()) return Fail(registry.status());
+
+  RunnerOptions options;
+  options.work_root = args.work_dir.empty() ? DataDir("jobs") : args.work_dir;
+  options.tick_seconds = args.tick;
+  options.stop_grace_seconds = args.stop_grace;
+  options.builtin_program = SelfPath();
+  const bool many = spec.instance_count > 1;
+  options.on_log = [many](const std::string& host, const std::string& line) {
+    if (many || host == "cairn") {
+      std::printf("[%s] %s\n", host.c_str(), line.c_str());
+    } else {
+      std::printf("%s\n", line.c_str());
+    }
+    std::fflush(stdout);
+  };
+  options.on_status = [](const TrainingJob& job) {
+    std::fprintf(stderr, "cairn: %s: %s - %s\n", job.name.c_str(), job.secondary_status.c_str(),
+                 job.transitions.empty() ? "" : job.transitions.back().message.c_str());
+  };
+  // Ctrl-C or SIGTERM stops the job as `cairn jobs stop` would: the program gets SIGTERM first.
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  options.interrupt = &g_interrupted;
+
+  auto job = RunTrainingJob(**registry, spec, options);
+  if (!job.ok()) return Fail(job.status());
+  if (args.json) {
+    std::printf("%s", TrainingJobToJson(*job).c_str());
+  } else {
+    std::fprintf(stderr, "cairn: training job %s: %s\n", job->name.c_str(), job->status.c_str());
+    if (!job->failure_reason.empty())
+      std::fprintf(stderr, "cairn: failure reason: %s\n", job->failure_reason.c_str());
+    if (!job->model_version.empty())
+      std::fprintf(stderr, "cairn: model version: %s\n", job->model_version.c_str());
+    if (!job->model_data.empty())
+      std::fprintf(stderr, "cairn: model_data: %s\n", job->model_data.c_str());
+  }
+  return job->status == "Completed" || job->status == "Stopped" ? kExitOk : kExitError;
+}
+
+}  // namespace
+
+int RunBuiltin(const std::string& algorithm, const std::vector<std::string>& args);
+
+void AddTrainCommands(CLI::App& app, Action* action) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* t = app.add_subcommand("train", "Run a training job under SageMaker's training contract");
+  TrainingJobSpec& s = args->spec;
+  t->add_option("ENTRY_POINT", s.entry_point,
+                "script (.py, run with --python) or program; relative to --source-dir if given");
+  t->add_option("--algorithm", s.algorithm, "a built-in algorithm instead: linear-learner");
+  t->add_option("--source-dir", s.source_dir,
+                "folder copied into the job's code/ (recorded by digest)");
+  t->add_option("-p,--hyperparameter", args->hyperparameters, "KEY=VALUE, passed as --KEY VALUE");
+  t->add_option("-c,--channel", args->channels,
+                "NAME=URI: a store URI or local path -> input/data/NAME");
+  t->add_option("-e,--env", args->env, "KEY=VALUE set for the program");
+  t->add_option("--instance-count", s.instance_count, "local processes (hosts algo-1..N)");
+  t->add_option("--output-path", s.output_path,
+                "URI for <job>/output/model.tar.gz and output.tar.gz");
+  t->add_option("--output-compression", args->output_compression, "gzip (default) or none");
+  t->add_option("--checkpoint-uri", s.checkpoint_uri, "URI the checkpoint folder is mirrored to");
+  t->add_option("--checkpoint-local-path", s.checkpoint_local_path,
+                "default: the workspace's checkpoints/");
+  t->add_option("--max-run", s.max_run_seconds,
+                "seconds before the job is stopped (default 86400)");
+  t->add_option("--metric-definition", args->metric_definitions,
+                "NAME=REGEX; group 1 is the value");
+  t->add_option("--model-group", s.model_group,
+                "group of the published version (default: base job name)");
+  t->add_option("--job-name", s.job_name, "default: <base job name>-<timestamp>");
+  t->add_option("--base-job-name", s.base_job_name,
+                "default: the entry point's name or the algorithm");
+  t->add_option("--python", s.python, "interpreter for .py entry points");
+  t->add_option("--work-dir", args->work_dir,
+                "where job workspaces go (default ~/.local/share/cairn/jobs)");
+  t->add_option("--store", args->store, "store URI (default $CAIRN_STORE)");
+  t->add_option("--stop-grace", args->stop_grace,
+                "seconds between SIGTERM and SIGKILL (default 120)");
+  t->add_option("--tick", args->tick,
+                "seconds between checkpoint syncs, log uploads and stop checks");
+  t->add_flag("--json", args->json, "print the final job record as JSON");
+  t->callback([=] { *action = [=] { return Train(*args); }; });
+
+  auto* b = app.add_subcommand("builtin", "Run a built-in algorithm inside a job (used by train)");
+  b->group("");  // hidden: `cairn builtin ALGORITHM ARGS...`, run by the job runner
+  b->prefix_command();
+  b->callback([=] {
+    *action = [=] {
+      std::vector<std::string> rest = b->remaining();
+      if (rest.empty()) return Fail(Status::InvalidArgument("builtin: which algorithm?"));
+      const std::string algorithm = rest.front();
+      rest.erase(rest.begin());
+      return RunBuiltin(algorithm, rest);
+    };
+  });
+}
+
+}  // namespace cairn::cli
