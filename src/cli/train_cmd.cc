@@ -58,13 +58,15 @@ int Train(TrainArgs args) {
   options.stop_grace_seconds = args.stop_grace;
   options.builtin_program = SelfPath();
   const bool many = spec.instance_count > 1;
-  options.on_log = [many](const std::string& host, const std::string& line) {
+  // Logs go to stdout, or to stderr when stdout carries the JSON record.
+  FILE* log_out = args.json ? stderr : stdout;
+  options.on_log = [many, log_out](const std::string& host, const std::string& line) {
     if (many || host == "cairn") {
-      std::printf("[%s] %s\n", host.c_str(), line.c_str());
+      std::fprintf(log_out, "[%s] %s\n", host.c_str(), line.c_str());
     } else {
-      std::printf("%s\n", line.c_str());
+      std::fprintf(log_out, "%s\n", line.c_str());
     }
-    std::fflush(stdout);
+    std::fflush(log_out);
   };
   options.on_status = [](const TrainingJob& job) {
     std::fprintf(stderr, "cairn: %s: %s - %s\n", job.name.c_str(), job.secondary_status.c_str(),
