@@ -25,10 +25,12 @@ struct TrainArgs {
   bool json = false;
 };
 
-std::string SelfPath() {
+// cairn-algorithm, installed beside this binary.
+std::string AlgorithmProgram() {
   char buf[4096];
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "cairn";
+  std::string self = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "cairn";
+  return self.substr(0, self.rfind('/') + 1) + "cairn-algorithm";
 }
 
 int Train(TrainArgs args) {
@@ -56,7 +58,7 @@ int Train(TrainArgs args) {
   options.work_root = args.work_dir.empty() ? DataDir("jobs") : args.work_dir;
   options.tick_seconds = args.tick;
   options.stop_grace_seconds = args.stop_grace;
-  options.builtin_program = SelfPath();
+  options.builtin_program = AlgorithmProgram();
   const bool many = spec.instance_count > 1;
   // Logs go to stdout, or to stderr when stdout carries the JSON record.
   FILE* log_out = args.json ? stderr : stdout;
@@ -97,8 +99,6 @@ int Train(TrainArgs args) {
 
 }  // namespace
 
-int RunBuiltin(const std::string& algorithm, const std::vector<std::string>& args);
-
 void AddTrainCommands(CLI::App& app, Action* action) {
   auto args = std::make_shared<TrainArgs>();
   auto* t = app.add_subcommand("train", "Run a training job under SageMaker's training contract");
@@ -138,19 +138,6 @@ void AddTrainCommands(CLI::App& app, Action* action) {
                 "seconds between checkpoint syncs, log uploads and stop checks");
   t->add_flag("--json", args->json, "print the final job record as JSON");
   t->callback([=] { *action = [=] { return Train(*args); }; });
-
-  auto* b = app.add_subcommand("builtin", "Run a built-in algorithm inside a job (used by train)");
-  b->group("");  // hidden: `cairn builtin ALGORITHM ARGS...`, run by the job runner
-  b->prefix_command();
-  b->callback([=] {
-    *action = [=] {
-      std::vector<std::string> rest = b->remaining();
-      if (rest.empty()) return Fail(Status::InvalidArgument("builtin: which algorithm?"));
-      const std::string algorithm = rest.front();
-      rest.erase(rest.begin());
-      return RunBuiltin(algorithm, rest);
-    };
-  });
 }
 
 }  // namespace cairn::cli

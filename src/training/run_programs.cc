@@ -21,7 +21,7 @@ std::vector<std::string> Command(const JobRun& run, const HostRun& h) {
   std::vector<std::string> argv;
   const std::string entry = h.contract.Path("code/" + h.contract.entry_point);
   if (!spec.algorithm.empty()) {
-    argv = {run.options.builtin_program, "builtin", spec.algorithm};
+    argv = {run.options.builtin_program, spec.algorithm};
   } else if (fs::path(entry).extension() == ".py") {
     argv = {spec.python, entry};
   } else {
@@ -131,7 +131,9 @@ Status RunPrograms(JobRun& run) {
     }
     const auto now = std::chrono::steady_clock::now();
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now).count();
-    wait = std::clamp<int64_t>(wait, 0, 200);
+    // Output wakes poll() at once; a program that closed its output but has not been reaped
+    // yet is looked at again soon.
+    wait = std::clamp<int64_t>(wait, 0, fds.empty() ? 5 : 200);
     ::poll(fds.data(), fds.size(), static_cast<int>(wait));
     bool all_done = true;
     for (size_t i = 0; i < run.hosts.size(); ++i) {

@@ -22,7 +22,7 @@ struct RunnerOptions {
   std::function<void(const TrainingJob& job)> on_status;
   double tick_seconds = 1.0;     // how often logs, checkpoints and stop requests are looked at
   int stop_grace_seconds = 120;  // SIGTERM, then SIGKILL this much later (SageMaker: 120 s)
-  // The program that runs built-in algorithms: `<builtin_program> builtin <algorithm> ARGS...`.
+  // The program that runs built-in algorithms: `<builtin_program> <algorithm> ARGS...`.
   std::string builtin_program;
   // Set from outside (e.g. a SIGINT handler) to stop the job as `cairn jobs stop` would.
   const std::atomic<bool>* interrupt = nullptr;
