@@ -1,5 +1,7 @@
 #include "cairn/registry/artifacts.h"
 
+#include "cairn/storage/transfer.h"
+
 #include <unistd.h>
 
 #include <cstring>
@@ -38,88 +40,43 @@ bool IsTarGz(const std::string& uri) {
   return ends(".tar.gz") || ends(".tgz") || ends(".tar");
 }
 
-// "s3://bucket/a/b" -> store "s3://bucket", key "a/b"; a local path -> no store.
-struct Target {
-  std::unique_ptr<ObjectStore> store;
-  std::string key;  // or the local path
-};
-
-Result<Target> Parse(const std::string& uri) {
-  Target t;
-  ObjectLocation l = SplitObjectUri(uri);
-  if (l.remote()) {
-    CAIRN_ASSIGN_OR_RETURN(t.store, OpenStore(l.store_uri));
-  }
-  t.key = l.key;
-  while (!t.key.empty() && t.key.back() == '/') t.key.pop_back();
-  return t;
-}
-
 }  // namespace
 
 Status ExportVersion(Registry& registry, const std::string& ref, const std::string& uri) {
-  CAIRN_ASSIGN_OR_RETURN(Target t, Parse(uri));
   TempDir tmp;
   if (!tmp.ok()) return Status::IOError("cannot create a temporary directory");
   CAIRN_RETURN_IF_ERROR(registry.Restore(ref, tmp / "model").status());
-  if (IsTarGz(uri)) {
-    const std::string tgz = t.store ? tmp / "model.tar.gz" : t.key;
-    if (!t.store && fs::path(tgz).has_parent_path())
-      fs::create_directories(fs::path(tgz).parent_path());
-    CAIRN_RETURN_IF_ERROR(CreateTarGz(tmp / "model", tgz));
-    if (!t.store) return Status::OK();
-    CAIRN_ASSIGN_OR_RETURN(auto src, FileSource::Open(tgz));
-    return t.store->Put(t.key, *src).status();
-  }
-  // An uncompressed prefix: every file under it.
-  const fs::path root = tmp / "model";
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
-    const std::string rel = fs::relative(it->path(), root).generic_string();
-    if (t.store) {
-      CAIRN_ASSIGN_OR_RETURN(auto src, FileSource::Open(it->path().string()));
-      CAIRN_RETURN_IF_ERROR(t.store->Put(t.key.empty() ? rel : t.key + "/" + rel, *src).status());
-    } else {
-      const fs::path dst = fs::path(t.key) / rel;
-      fs::create_directories(dst.parent_path());
-      fs::copy_file(it->path(), dst, fs::copy_options::overwrite_existing, ec);
-      if (ec) return Status::FromErrno("copy to " + dst.string(), ec.value());
-    }
-  }
-  return ec ? Status::FromErrno("walk " + root.string(), ec.value()) : Status::OK();
+  if (!IsTarGz(uri)) return UploadTree(tmp / "model", uri);  // an uncompressed prefix
+  const ObjectLocation loc = SplitObjectUri(uri);
+  const std::string tgz = loc.remote() ? tmp / "model.tar.gz" : loc.key;
+  if (!loc.remote() && fs::path(tgz).has_parent_path())
+    fs::create_directories(fs::path(tgz).parent_path());
+  CAIRN_RETURN_IF_ERROR(CreateTarGz(tmp / "model", tgz));
+  return loc.remote() ? UploadFile(tgz, uri) : Status::OK();
 }
 
 Result<VersionInfo> ImportVersion(Registry& registry, const std::string& group,
                                   const std::string& uri, const PublishOptions& options) {
-  CAIRN_ASSIGN_OR_RETURN(Target t, Parse(uri));
   TempDir tmp;
   if (!tmp.ok()) return Status::IOError("cannot create a temporary directory");
   const std::string dir = tmp / "model";
   fs::create_directories(dir);
   PublishOptions opts = options;
   opts.lineage.emplace("imported_from", uri);
+  const ObjectLocation loc = SplitObjectUri(uri);
   if (IsTarGz(uri)) {
-    std::string archive = t.key;
-    if (t.store) {
-      archive = tmp / "model.tar.gz";
-      CAIRN_RETURN_IF_ERROR(t.store->Download(t.key, archive).status());
+    std::string archive = loc.key;
+    if (loc.remote()) {
+      CAIRN_ASSIGN_OR_RETURN(auto files, DownloadTree(uri, tmp / "archive"));
+      if (files.size() != 1) return Status::NotFound("no archive at " + uri);
+      archive = tmp / ("archive/" + files.front());
     }
     CAIRN_RETURN_IF_ERROR(ExtractTar(archive, dir));
-  } else if (t.store) {
-    const std::string prefix = t.key.empty() ? "" : t.key + "/";
-    CAIRN_ASSIGN_OR_RETURN(auto objects, t.store->List(prefix));
-    if (objects.empty()) return Status::NotFound("nothing under " + uri);
-    for (const auto& o : objects) {
-      const std::string rel = o.key.substr(prefix.size());
-      CAIRN_RETURN_IF_ERROR(ValidateKey(rel));
-      const fs::path dst = fs::path(dir) / rel;
-      fs::create_directories(dst.parent_path());
-      CAIRN_RETURN_IF_ERROR(t.store->Download(o.key, dst.string()).status());
-    }
+  } else if (loc.remote()) {
+    CAIRN_ASSIGN_OR_RETURN(auto files, DownloadTree(uri, dir));
+    if (files.empty()) return Status::NotFound("nothing under " + uri);
   } else {
-    return registry.Publish(group, t.key, opts);  // a local directory: publish it as it is
+    return registry.Publish(group, loc.key, opts);  // a local directory: publish it as it is
   }
   return registry.Publish(group, dir, opts);
 }
