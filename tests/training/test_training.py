@@ -143,14 +143,19 @@ def test_jobs_stop_from_another_process(env):
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
-            r = env.cairn("jobs", "--store", env.store, "describe", "stop-me", "--json", check=False)
-            if r.returncode == 0 and json.loads(r.stdout)["secondary_status"] == "Training":
+            # Running, with its SIGTERM handler in place: it said so in the log in the store.
+            r = env.cairn("jobs", "--store", env.store, "logs", "stop-me", check=False)
+            if r.returncode == 0 and "running" in r.stdout:
                 break
             time.sleep(0.2)
+        follow = subprocess.Popen([env.args()[0], "jobs", "--store", env.store, "logs", "-f",
+                                   "stop-me"], stdout=subprocess.PIPE, text=True)
         env.cairn("jobs", "--store", env.store, "stop", "stop-me")
         p.wait(timeout=60)
+        followed, _ = follow.communicate(timeout=60)  # ends by itself once the job has ended
     finally:
         p.kill()
+    assert followed.startswith("running\n") and "SIGTERM: saved" in followed
     job = json.loads(env.cairn("jobs", "--store", env.store, "describe", "stop-me", "--json").stdout)
     assert job["status"] == "Stopped" and job["secondary_status"] == "Stopped"
     assert job["model_version"] == "slow:1"
@@ -243,3 +248,28 @@ def test_output_path_leaves_sagemaker_artifacts(env):
     assert job["model_data"] == f"{out}/{job['name']}/output/model/"
     assert os.listdir(job["model_data"]) == ["model.pth"]
     assert job["model_version"] == "train:2"
+
+
+def test_source_dir_is_the_code_and_its_digest_is_recorded(env):
+    src = os.path.join(env.tmp, "src")
+    os.makedirs(os.path.join(src, "pkg"))
+    with open(os.path.join(src, "pkg", "helper.py"), "w") as f:
+        f.write("VALUE = 41\n")
+    with open(os.path.join(src, "entry.py"), "w") as f:
+        f.write("import os, torch\nfrom pkg.helper import VALUE\n"
+                "torch.save({'v': torch.tensor(VALUE + 1)},"
+                " os.path.join(os.environ['SM_MODEL_DIR'], 'model.pth'))\n")
+    job1, _ = env.train("entry.py", "--source-dir", src, "--model-group", "src-model")
+    assert job1["status"] == "Completed", job1["failure_reason"]
+    with open(os.path.join(src, "pkg", "helper.py"), "w") as f:
+        f.write("VALUE = 1\n")
+    job2, _ = env.train("entry.py", "--source-dir", src, "--model-group", "src-model")
+    assert job2["model_version"] == "src-model:2"
+    assert job1["lineage"]["code_sha256"] != job2["lineage"]["code_sha256"]
+    out = os.path.join(env.tmp, "r")
+    env.cairn("models", "--store", env.store, "restore", "src-model:2", out)
+    assert torch.load(os.path.join(out, "model.pth"))["v"].item() == 2
+    assert os.path.exists(os.path.join(env.workspace(job2), "code", "pkg", "helper.py"))
+    # An entry point that is not in the source folder is a clear failure.
+    job3, _ = env.train("missing.py", "--source-dir", src, expect=2)
+    assert "missing.py is not in" in job3["failure_reason"]
