@@ -21,6 +21,19 @@ bool Finished(const std::string& status) {
   return status == "Completed" || status == "Failed" || status == "Stopped";
 }
 
+// A running job's runner saves the record at least every few seconds; one silent for a minute
+// has probably died (e.g. kill -9 of `cairn train`), which the record itself cannot say.
+std::string StatusText(const TrainingJob& j) {
+  if (Finished(j.status) || j.heartbeat_ms == 0) return j.status;
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const int64_t silent = (now - j.heartbeat_ms) / 1000;
+  if (silent < 60) return j.status;
+  return j.status + " (no heartbeat for " + std::to_string(silent) +
+         " s: its runner may have died)";
+}
+
 int List(const JobsArgs& args) {
   auto r = OpenRegistryAt(args.store);
   if (!r.ok()) return Fail(r.status());
@@ -43,7 +56,7 @@ int List(const JobsArgs& args) {
   }
   std::printf("%-48s %-11s %-19s %-20s %s\n", "NAME", "STATUS", "SECONDARY", "CREATED", "MODEL");
   for (const auto& j : all) {
-    std::printf("%-48s %-11s %-19s %-20s %s\n", j.name.c_str(), j.status.c_str(),
+    std::printf("%-48s %-11s %-19s %-20s %s\n", j.name.c_str(), StatusText(j).c_str(),
                 j.secondary_status.c_str(), Time(j.created_ms).c_str(), j.model_version.c_str());
   }
   return kExitOk;
@@ -59,8 +72,8 @@ int Describe(const JobsArgs& args) {
     return kExitOk;
   }
   const TrainingJob& j = *job;
-  std::printf("Name:            %s\nStatus:          %s (%s)\n", j.name.c_str(), j.status.c_str(),
-              j.secondary_status.c_str());
+  std::printf("Name:            %s\nStatus:          %s (%s)\n", j.name.c_str(),
+              StatusText(j).c_str(), j.secondary_status.c_str());
   std::printf("Created:         %s on %s\n", Time(j.created_ms).c_str(), j.ran_on.c_str());
   if (j.ended_ms)
     std::printf("Ended:           %s (%.1f s)\n", Time(j.ended_ms).c_str(),
