@@ -1,9 +1,18 @@
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 
 #include "commands.h"
 
 namespace cairn::cli {
+
+int Fail(const Status& status) {
+  std::string msg = status.message();
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
+  std::fprintf(stderr, "cairn: %s\n", msg.c_str());
+  return kExitError;
+}
 
 std::string DataDir(const std::string& name) {
   if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x)

@@ -2,18 +2,6 @@
 
 #include "commands.h"
 
-namespace cairn::cli {
-
-int Fail(const Status& status) {
-  std::string msg = status.message();
-  for (char& c : msg)
-    if (c == '\n') c = ' ';
-  std::fprintf(stderr, "cairn: %s\n", msg.c_str());
-  return kExitError;
-}
-
-}  // namespace cairn::cli
-
 int main(int argc, char** argv) {
   CLI::App app{"cairn: train, version, restore and serve model weights"};
   app.require_subcommand(1);
@@ -23,6 +11,7 @@ int main(int argc, char** argv) {
   cairn::cli::AddModelsCommands(app, &action);
   cairn::cli::AddTrainCommands(app, &action);
   cairn::cli::AddJobsCommands(app, &action);
+  cairn::cli::AddServeCommands(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,226 @@
+#include "codec.h"
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace cairn::serving {
+
+namespace {
+
+using Json = nlohmann::json;
+
+Status FromJson(const Json& j, size_t depth, Array* a) {
+  if (j.is_number()) {
+    if (depth != a->shape.size()) return Status::InvalidArgument("ragged JSON array");
+    a->values.push_back(j.get<float>());
+    return Status::OK();
+  }
+  if (!j.is_array()) return Status::InvalidArgument("JSON body must be numbers in (nested) lists");
+  if (depth == a->shape.size()) {
+    if (!a->values.empty()) return Status::InvalidArgument("ragged JSON array");
+    a->shape.push_back(static_cast<int64_t>(j.size()));
+  } else if (depth > a->shape.size() || a->shape[depth] != static_cast<int64_t>(j.size())) {
+    return Status::InvalidArgument("ragged JSON array");
+  }
+  for (const auto& x : j) CAIRN_RETURN_IF_ERROR(FromJson(x, depth + 1, a));
+  return Status::OK();
+}
+
+Json ToJson(const Array& a, size_t dim, size_t* pos) {
+  if (dim == a.shape.size()) return a.values[(*pos)++];
+  Json out = Json::array();
+  for (int64_t i = 0; i < a.shape[dim]; ++i) out.push_back(ToJson(a, dim + 1, pos));
+  return out;
+}
+
+Result<Array> DecodeNpy(const std::string& b) {
+  if (b.size() < 10 || b.compare(0, 6, "\x93NUMPY") != 0)
+    return Status::InvalidArgument("not an .npy file");
+  const int major = static_cast<uint8_t>(b[6]);
+  size_t hlen, off;
+  if (major == 1) {
+    hlen = static_cast<uint8_t>(b[8]) | (static_cast<uint8_t>(b[9]) << 8);
+    off = 10;
+  } else {
+    if (b.size() < 12) return Status::InvalidArgument("truncated .npy header");
+    uint32_t l;
+    std::memcpy(&l, b.data() + 8, 4);
+    hlen = l;
+    off = 12;
+  }
+  if (off + hlen > b.size()) return Status::InvalidArgument("truncated .npy header");
+  const std::string h = b.substr(off, hlen);
+  auto field = [&](const std::string& key) -> std::string {
+    size_t k = h.find("'" + key + "'");
+    if (k == std::string::npos) return "";
+    size_t c = h.find(':', k);
+    return c == std::string::npos ? "" : h.substr(c + 1);
+  };
+  const std::string descr = field("descr"), fortran = field("fortran_order"),
+                    shape = field("shape");
+  if (fortran.find("False") == std::string::npos && fortran.find("True") != std::string::npos)
+    return Status::InvalidArgument(".npy in Fortran order is not supported");
+  size_t q1 = descr.find('\''), q2 = descr.find('\'', q1 + 1);
+  if (q1 == std::string::npos || q2 == std::string::npos)
+    return Status::InvalidArgument("bad .npy descr");
+  const std::string type = descr.substr(q1 + 1, q2 - q1 - 1);
+  Array a;
+  size_t p1 = shape.find('('), p2 = shape.find(')');
+  if (p1 == std::string::npos || p2 == std::string::npos)
+    return Status::InvalidArgument("bad .npy shape");
+  std::stringstream dims(shape.substr(p1 + 1, p2 - p1 - 1));
+  std::string d;
+  int64_t n = 1;
+  while (std::getline(dims, d, ',')) {
+    if (d.find_first_not_of(" ") == std::string::npos) continue;
+    const int64_t v = std::stoll(d);
+    if (v < 0 || v > (int64_t{1} << 32)) return Status::InvalidArgument("bad .npy shape");
+    a.shape.push_back(v);
+    n *= v;
+  }
+  const char* data = b.data() + off + hlen;
+  const size_t avail = b.size() - off - hlen;
+  auto take = [&](size_t width, auto convert) -> Status {
+    if (avail != static_cast<size_t>(n) * width)
+      return Status::InvalidArgument(".npy data size does not match its shape");
+    a.values.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) a.values[i] = convert(data + i * width);
+    return Status::OK();
+  };
+  Status st;
+  if (type == "<f4") {
+    st = take(4, [](const char* p) {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    });
+  } else if (type == "<f8") {
+    st = take(8, [](const char* p) {
+      double v;
+      std::memcpy(&v, p, 8);
+      return static_cast<float>(v);
+    });
+  } else if (type == "<i8") {
+    st = take(8, [](const char* p) {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      return static_cast<float>(v);
+    });
+  } else if (type == "<i4") {
+    st = take(4, [](const char* p) {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return static_cast<float>(v);
+    });
+  } else {
+    return Status::InvalidArgument(".npy dtype " + type + " is not supported (<f4 <f8 <i8 <i4)");
+  }
+  CAIRN_RETURN_IF_ERROR(st);
+  return a;
+}
+
+std::string EncodeNpy(const Array& a) {
+  std::string shape = "(";
+  for (size_t i = 0; i < a.shape.size(); ++i)
+    shape += std::to_string(a.shape[i]) + (a.shape.size() == 1      ? ","
+                                           : i + 1 < a.shape.size() ? ", "
+                                                                    : "");
+  shape += ")";
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += '\x01';
+  out += '\x00';
+  out += static_cast<char>(header.size() & 0xff);
+  out += static_cast<char>(header.size() >> 8);
+  out += header;
+  out.append(reinterpret_cast<const char*>(a.values.data()), a.values.size() * 4);
+  return out;
+}
+
+}  // namespace
+
+Result<Array> DecodeBody(const std::string& body, const std::string& content_type) {
+  const std::string ct = content_type.empty() ? "application/json" : content_type;
+  if (ct == "application/json") {
+    Json j = Json::parse(body, nullptr, false);
+    if (j.is_discarded()) return Status::InvalidArgument("the body is not valid JSON");
+    Array a;
+    CAIRN_RETURN_IF_ERROR(FromJson(j, 0, &a));
+    return a;
+  }
+  if (ct == "text/csv") {
+    Array a;
+    int64_t rows = 0, cols = -1;
+    std::stringstream in(body);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.find_first_not_of(" \t") == std::string::npos) continue;
+      int64_t n = 0;
+      const char* p = line.c_str();
+      for (;;) {
+        char* end = nullptr;
+        const float v = std::strtof(p, &end);
+        if (end == p)
+          return Status::InvalidArgument("CSV row " + std::to_string(rows + 1) +
+                                         " has a value that is not a number");
+        a.values.push_back(v);
+        ++n;
+        while (*end == ' ') ++end;
+        if (*end == '\0') break;
+        if (*end != ',')
+          return Status::InvalidArgument("CSV row " + std::to_string(rows + 1) +
+                                         " is not comma-separated numbers");
+        p = end + 1;
+      }
+      if (cols >= 0 && n != cols) return Status::InvalidArgument("CSV rows have different lengths");
+      cols = n;
+      ++rows;
+    }
+    if (rows == 0) return Status::InvalidArgument("the CSV body has no rows");
+    a.shape = rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{rows, cols};
+    return a;
+  }
+  if (ct == "application/x-npy") return DecodeNpy(body);
+  return Status::Unsupported("content type " + ct +
+                             " is not supported (application/json, text/csv, application/x-npy)");
+}
+
+Result<std::string> EncodeBody(const Array& a, const std::string& accept,
+                               std::string* content_type) {
+  std::stringstream list(accept.empty() ? "*/*" : accept);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    item = item.substr(0, item.find(';'));
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (item == "*/*" || item == "application/json") {
+      *content_type = "application/json";
+      size_t pos = 0;
+      return ToJson(a, 0, &pos).dump();
+    }
+    if (item == "text/csv") {
+      *content_type = "text/csv";
+      const int64_t cols = a.shape.empty() ? 1 : a.shape.back();
+      std::string out;
+      char buf[32];
+      for (size_t i = 0; i < a.values.size(); ++i) {
+        std::snprintf(buf, sizeof(buf), "%.9g", a.values[i]);
+        out += buf;
+        out += (static_cast<int64_t>(i + 1) % cols == 0) ? '\n' : ',';
+      }
+      return out;
+    }
+    if (item == "application/x-npy") {
+      *content_type = "application/x-npy";
+      return EncodeNpy(a);
+    }
+  }
+  return Status::Unsupported("accept type " + accept +
+                             " is not supported (application/json, text/csv, application/x-npy)");
+}
+
+}  // namespace cairn::serving
