@@ -11,7 +11,7 @@ PACKAGES=(
   libssl-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev nlohmann-json3-dev libcli11-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
-  libtorch-dev libcpp-httplib-dev wrk python3-torch python3-numpy python3-pytest
+  libtorch-dev python3-torch python3-numpy python3-pytest
   ceph-mon ceph-osd radosgw ceph-common awscli python3-boto3 curl
 )
 

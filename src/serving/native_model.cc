@@ -50,29 +50,43 @@ class NativeModel : public LoadedModel {
   }
 
   InvokeResponse Invoke(const InvokeRequest& req) override {
+    std::promise<InvokeResponse> answer;
+    auto f = answer.get_future();
+    InvokeAsync(req, [&answer](InvokeResponse r) { answer.set_value(std::move(r)); });
+    return f.get();
+  }
+
+  // Decodes here; the forward pass runs inline (max batch 1) or on the batching thread, which
+  // answers through `done`.
+  void InvokeAsync(const InvokeRequest& req, std::function<void(InvokeResponse)> done) override {
     auto in = serving::DecodeBody(req.body, req.content_type);
-    if (!in.ok())
-      return Error(in.status().code() == Status::Code::kUnsupported ? 415 : 400,
-                   in.status().message());
-    if (in->shape.empty() || in->values.empty()) return Error(400, "the input has no values");
+    if (!in.ok()) {
+      return done(Error(in.status().code() == Status::Code::kUnsupported ? 415 : 400,
+                        in.status().message()));
+    }
+    if (in->shape.empty() || in->values.empty()) return done(Error(400, "the input has no values"));
     torch::Tensor x = torch::from_blob(in->values.data(), in->shape, torch::kFloat32).clone();
     const bool vector = x.dim() == 1;
     if (vector) x = x.unsqueeze(0);
-    Pending p{x, {}};
-    auto done = p.result.get_future();
+    Pending p{x, vector, req.accept.empty() || req.accept == "*/*" ? default_accept_ : req.accept,
+              std::move(done)};
+    if (max_batch_ == 1) {
+      std::vector<Pending> one;
+      one.push_back(std::move(p));
+      return Run(one);
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       queue_.push_back(std::move(p));
     }
     cv_.notify_one();
-    Result<torch::Tensor> y = done.get();
-    if (!y.ok()) return Error(500, y.status().message());
-    torch::Tensor out = (vector ? y->squeeze(0) : *y).contiguous().to(torch::kFloat32);
+  }
+
+  InvokeResponse Answer(const torch::Tensor& y, bool vector, const std::string& accept) {
+    torch::Tensor out = (vector ? y.squeeze(0) : y).contiguous().to(torch::kFloat32);
     Array a;
     a.shape = out.sizes().vec();
     a.values.assign(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
-    const std::string accept =
-        req.accept.empty() || req.accept == "*/*" ? default_accept_ : req.accept;
     InvokeResponse r;
     auto body = serving::EncodeBody(a, accept, &r.content_type);
     if (!body.ok()) return Error(406, body.status().message());
@@ -84,13 +98,16 @@ class NativeModel : public LoadedModel {
  private:
   struct Pending {
     torch::Tensor input;
-    std::promise<Result<torch::Tensor>> result;
+    bool vector;
+    std::string accept;
+    std::function<void(InvokeResponse)> done;
   };
 
   // Takes what is queued (waiting up to max_delay for a batch to fill), runs inputs of the same
   // shape as one batch, and hands each request its rows.
   void Loop() {
     torch::NoGradGuard no_grad;
+    at::set_num_threads(1);  // one batch at a time; request threads do the decoding in parallel
     for (;;) {
       std::vector<Pending> batch;
       {
@@ -120,14 +137,13 @@ class NativeModel : public LoadedModel {
       int64_t row = 0;
       for (auto& p : batch) {
         const int64_t n = p.input.size(0);
-        p.result.set_value(y.slice(0, row, row + n));
+        p.done(Answer(y.slice(0, row, row + n), p.vector, p.accept));
         row += n;
       }
     } catch (const std::exception& e) {
       std::string msg = e.what();
       msg = msg.substr(0, msg.find('\n'));
-      for (auto& p : batch)
-        p.result.set_value(Status::InvalidArgument("the model failed on this input: " + msg));
+      for (auto& p : batch) p.done(Error(500, "the model failed on this input: " + msg));
     }
   }
 

@@ -1,6 +1,9 @@
 #include "cairn/serving/server.h"
 
-#include <httplib.h>
+#include <deque>
+#include <functional>
+
+#include "http_server.h"
 
 #include <array>
 #include <atomic>
@@ -96,38 +99,92 @@ std::string ErrorJson(const std::string& message) {
 struct InferenceServer::Impl {
   Endpoint& endpoint;
   ServerOptions options;
-  httplib::Server http;
   Metrics metrics;
+  std::unique_ptr<serving::HttpServer> http;
   std::mutex mu;
-  std::condition_variable cv;
+  std::condition_variable cv;      // the poller's
+  std::condition_variable job_cv;  // the pool's
   bool stopping = false;
   std::thread poller;
+  // Blocking models (Python workers) run here, off the event loops.
+  std::deque<std::function<void()>> jobs;
+  std::vector<std::thread> pool;
 
   Impl(Endpoint& e, ServerOptions o) : endpoint(e), options(std::move(o)) {}
 
-  void Invocations(const httplib::Request& req, httplib::Response& res) {
+  void Post(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      jobs.push_back(std::move(job));
+    }
+    job_cv.notify_one();
+  }
+
+  void Invocations(serving::HttpRequest& req, serving::Respond respond) {
     const auto start = std::chrono::steady_clock::now();
     auto version = endpoint.current();  // held until the answer is sent
-    InvokeResponse out;
     if (!version) {
-      out.status = 503;
-      out.body = ErrorJson("no model is loaded yet");
-    } else {
-      InvokeRequest in;
-      in.body = req.body;
-      in.content_type = req.get_header_value("Content-Type");
-      if (auto semi = in.content_type.find(';'); semi != std::string::npos)
-        in.content_type.resize(semi);
-      in.accept = req.get_header_value("Accept");
-      in.custom_attributes = req.get_header_value("X-Amzn-SageMaker-Custom-Attributes");
-      out = version->model->Invoke(in);
-      res.set_header("X-Cairn-Model-Version", version->ref);
+      serving::HttpResponse r;
+      r.status = 503;
+      r.body = ErrorJson("no model is loaded yet");
+      return respond(std::move(r));
     }
-    res.status = out.status;
-    res.set_content(std::move(out.body), out.content_type.c_str());
-    metrics.Observe(
-        out.status,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    InvokeRequest in;
+    in.body = std::move(req.body);
+    in.content_type = req.Header("content-type");
+    if (auto semi = in.content_type.find(';'); semi != std::string::npos)
+      in.content_type.resize(semi);
+    in.accept = req.Header("accept");
+    in.custom_attributes = req.Header("x-amzn-sagemaker-custom-attributes");
+    auto answer = [this, version, respond, start](InvokeResponse out) {
+      serving::HttpResponse r;
+      r.status = out.status;
+      r.content_type = out.content_type;
+      r.body = std::move(out.body);
+      r.headers.emplace_back("X-Cairn-Model-Version", version->ref);
+      metrics.Observe(
+          r.status,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      respond(std::move(r));
+    };
+    if (version->model->kind() == "native") {  // decoded here; batched off the event loop
+      version->model->InvokeAsync(in, std::move(answer));
+    } else {  // Python workers block: a pool thread waits for them
+      Post([version, in = std::move(in), answer = std::move(answer)]() {
+        answer(version->model->Invoke(in));
+      });
+    }
+  }
+
+  void Handle(serving::HttpRequest& req, serving::Respond respond) {
+    std::string path = req.target.substr(0, req.target.find('?'));
+    serving::HttpResponse r;
+    auto method = [&](const char* want) {
+      if (req.method == want) return true;
+      r.status = 405;
+      r.body = ErrorJson(path + " takes " + want);
+      return false;
+    };
+    if (path == "/invocations") {
+      if (method("POST")) return Invocations(req, std::move(respond));
+    } else if (path == "/ping") {
+      if (method("GET")) {
+        r.status = endpoint.current() ? 200 : 503;
+        r.content_type = "text/plain";
+      }
+    } else if (path == "/models") {
+      if (method("GET")) r.body = endpoint.ModelsJson();
+    } else if (path == "/metrics") {
+      if (method("GET")) {
+        r.content_type = "text/plain; version=0.0.4";
+        r.body = metrics.Text(endpoint);
+      }
+    } else {
+      r.status = 404;
+      r.body =
+          ErrorJson("no route " + path + " (there are /ping, /invocations, /models, /metrics)");
+    }
+    respond(std::move(r));
   }
 };
 
@@ -138,39 +195,34 @@ InferenceServer::~InferenceServer() { Stop(); }
 
 Status InferenceServer::Run() {
   Impl& s = *impl_;
-  const int threads = std::max(4, s.options.threads);
-  s.http.new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<size_t>(threads));
-  };
-  s.http.set_payload_max_length(kMaxPayloadBytes);  // bigger bodies get 413 from httplib
-  s.http.set_keep_alive_max_count(1000000);
-  s.http.set_keep_alive_timeout(60);
-  s.http.set_read_timeout(60);
-  s.http.set_write_timeout(60);
-  s.http.Get("/ping", [&s](const httplib::Request&, httplib::Response& res) {
-    res.status = s.endpoint.current() ? 200 : 503;
-    res.set_content("", "text/plain");
-  });
-  s.http.Post("/invocations", [&s](const httplib::Request& req, httplib::Response& res) {
-    s.Invocations(req, res);
-  });
-  s.http.Get("/models", [&s](const httplib::Request&, httplib::Response& res) {
-    res.set_content(s.endpoint.ModelsJson(), "application/json");
-  });
-  s.http.Get("/metrics", [&s](const httplib::Request&, httplib::Response& res) {
-    res.set_content(s.metrics.Text(s.endpoint), "text/plain; version=0.0.4");
-  });
-  s.http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.status == 413) {
-      res.set_content(ErrorJson("the request body is larger than 6 MB (SageMaker's limit)"),
-                      "application/json");
-    } else if (res.body.empty()) {
-      res.set_content(ErrorJson("no such route"), "application/json");
-    }
-  });
-  if (!s.http.bind_to_port(s.options.host.c_str(), s.options.port))
-    return Status::IOError("cannot listen on " + s.options.host + ":" +
-                           std::to_string(s.options.port));
+  serving::HttpServer::Options ho;
+  ho.host = s.options.host;
+  ho.port = s.options.port;
+  ho.max_body = kMaxPayloadBytes;
+  auto http =
+      serving::HttpServer::Listen(ho, [&s](serving::HttpRequest& req, serving::Respond respond) {
+        s.Handle(req, std::move(respond));
+      });
+  if (!http.ok()) return http.status();
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.http = std::move(*http);
+    if (s.stopping) return Status::OK();
+  }
+  for (int i = 0; i < std::max(1, s.options.threads); ++i) {
+    s.pool.emplace_back([&s] {
+      std::unique_lock<std::mutex> lock(s.mu);
+      for (;;) {
+        s.job_cv.wait(lock, [&s] { return s.stopping || !s.jobs.empty(); });
+        if (s.jobs.empty()) return;  // stopping, and nothing left to answer
+        auto job = std::move(s.jobs.front());
+        s.jobs.pop_front();
+        lock.unlock();
+        job();
+        lock.lock();
+      }
+    });
+  }
   s.poller = std::thread([&s] {
     std::unique_lock<std::mutex> lock(s.mu);
     const auto period =
@@ -183,18 +235,26 @@ Status InferenceServer::Run() {
       lock.lock();
     }
   });
-  const bool ok = s.http.listen_after_bind();
+  s.http->Run();  // until Stop(); requests in flight are answered before it returns
   {
     std::lock_guard<std::mutex> lock(s.mu);
     s.stopping = true;
   }
   s.cv.notify_all();
+  s.job_cv.notify_all();
+  for (auto& t : s.pool) t.join();
   if (s.poller.joinable()) s.poller.join();
-  return ok ? Status::OK() : Status::IOError("the server stopped with an error");
+  return Status::OK();
 }
 
 void InferenceServer::Stop() {
-  if (impl_) impl_->http.stop();
+  if (!impl_) return;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (impl_->http) {
+    impl_->http->Stop();
+  } else {
+    impl_->stopping = true;
+  }
 }
 
 }  // namespace cairn

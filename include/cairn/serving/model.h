@@ -30,6 +30,11 @@ class LoadedModel {
   virtual ~LoadedModel() = default;
   // Thread-safe. Errors are answers (4xx for the request's fault, 5xx for the model's).
   virtual InvokeResponse Invoke(const InvokeRequest& request) = 0;
+  // The same, answering through `done` (possibly later, from another thread). Models that batch
+  // override it so that callers need not wait; the default calls Invoke.
+  virtual void InvokeAsync(const InvokeRequest& request, std::function<void(InvokeResponse)> done) {
+    done(Invoke(request));
+  }
   virtual std::string kind() const = 0;  // "python" or "native"
 };
 
@@ -38,9 +43,9 @@ struct ServeOptions {
   // when the version has one. Without either the model is served natively.
   std::string entry_point, source_dir;
   std::string python = "/usr/bin/python3";
-  int workers = 1;               // Python worker processes
-  int max_batch_size = 32;       // native: requests batched together under load
-  int max_batch_delay_us = 500;  // native: how long a batch waits to fill
+  int workers = 1;             // Python worker processes
+  int max_batch_size = 32;     // native: requests batched together under load
+  int max_batch_delay_us = 0;  // native: how long a batch waits to fill (0: what is queued)
   std::string default_accept = "application/json";
 };
 
