@@ -75,7 +75,8 @@ Result<Array> DecodeNpy(const std::string& b) {
   while (std::getline(dims, d, ',')) {
     if (d.find_first_not_of(" ") == std::string::npos) continue;
     const int64_t v = std::stoll(d);
-    if (v < 0 || v > (int64_t{1} << 32)) return Status::InvalidArgument("bad .npy shape");
+    if (v < 0 || (v > 0 && n > (int64_t{1} << 40) / v))
+      return Status::InvalidArgument("bad .npy shape");
     a.shape.push_back(v);
     n *= v;
   }
@@ -149,6 +150,9 @@ Result<Array> DecodeBody(const std::string& body, const std::string& content_typ
     if (j.is_discarded()) return Status::InvalidArgument("the body is not valid JSON");
     Array a;
     CAIRN_RETURN_IF_ERROR(FromJson(j, 0, &a));
+    int64_t n = 1;
+    for (int64_t d : a.shape) n *= d;
+    if (n != static_cast<int64_t>(a.values.size())) return Status::InvalidArgument("ragged JSON array");
     return a;
   }
   if (ct == "text/csv") {
