@@ -54,3 +54,23 @@ safetensors(os.path.join(out, "safetensors", "a.safetensors"),
             {"w": torch.randn(2, 3), "b": torch.arange(3), "e": torch.empty(0, dtype=torch.uint8)},
             {"format": "pt"})
 safetensors(os.path.join(out, "safetensors", "b.safetensors"), {"h": torch.ones(4, dtype=torch.float16)})
+
+# Request bodies for codec_fuzz: the first byte picks the content type (0 JSON, 1 CSV, 2 NPY).
+import io  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+os.makedirs(os.path.join(out, "codec"), exist_ok=True)
+bodies = {
+    "json": b"\x00" + json.dumps([[0.5, -1.0, 2.0], [1e-3, 4, 5]]).encode(),
+    "json-vector": b"\x03[1, 2, 3]",
+    "csv": b"\x01" + b"1,2,3\n4,5,6\n",
+}
+for name, arr in {"npy-f4": np.ones((2, 3), np.float32), "npy-f8": np.arange(4.0),
+                  "npy-i8": np.arange(6).reshape(3, 2)}.items():
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    bodies[name] = b"\x02" + buf.getvalue()
+for name, body in bodies.items():
+    with open(os.path.join(out, "codec", name), "wb") as f:
+        f.write(body)
