@@ -74,3 +74,15 @@ for name, arr in {"npy-f4": np.ones((2, 3), np.float32), "npy-f8": np.arange(4.0
 for name, body in bodies.items():
     with open(os.path.join(out, "codec", name), "wb") as f:
         f.write(body)
+
+# Request heads for http_fuzz.
+os.makedirs(os.path.join(out, "http"), exist_ok=True)
+heads = {
+    "post": b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 5\r\n\r\n[1,2]",
+    "get10": b"GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    "expect": b"POST /invocations HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n",
+}
+for name, head in heads.items():
+    with open(os.path.join(out, "http", name), "wb") as f:
+        f.write(head)

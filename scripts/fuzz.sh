@@ -11,11 +11,11 @@ if [ ! -f $B/build.ninja ]; then
   cmake -S . -B $B -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCAIRN_BUILD_FUZZ=ON -DCAIRN_BUILD_TESTS=OFF -DCAIRN_BUILD_BENCH=OFF >/dev/null
 fi
-cmake --build $B --target pytorch_fuzz safetensors_fuzz pickle_fuzz codec_fuzz
-[ -d $B/seeds/codec ] || /usr/bin/python3 fuzz/make_seeds.py $B/seeds
+cmake --build $B --target pytorch_fuzz safetensors_fuzz pickle_fuzz codec_fuzz http_fuzz
+[ -d $B/seeds/http ] || /usr/bin/python3 fuzz/make_seeds.py $B/seeds
 mkdir -p $B/artifacts
 
-targets=(pytorch_fuzz safetensors_fuzz pickle_fuzz codec_fuzz)
+targets=(pytorch_fuzz safetensors_fuzz pickle_fuzz codec_fuzz http_fuzz)
 seconds=${CAIRN_FUZZ_SECONDS:-20}
 if [ $# -ge 1 ]; then targets=("$1"); fi
 if [ $# -ge 2 ]; then seconds=$2; fi

@@ -152,7 +152,8 @@ Result<Array> DecodeBody(const std::string& body, const std::string& content_typ
     CAIRN_RETURN_IF_ERROR(FromJson(j, 0, &a));
     int64_t n = 1;
     for (int64_t d : a.shape) n *= d;
-    if (n != static_cast<int64_t>(a.values.size())) return Status::InvalidArgument("ragged JSON array");
+    if (n != static_cast<int64_t>(a.values.size()))
+      return Status::InvalidArgument("ragged JSON array");
     return a;
   }
   if (ct == "text/csv") {

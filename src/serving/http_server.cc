@@ -76,6 +76,50 @@ std::string HttpRequest::Header(const std::string& name) const {
   return "";
 }
 
+ParseOutcome ParseHead(std::string_view in, size_t max_body, ParsedHead* out) {
+  auto error = [](int status, std::string message) {
+    return ParseOutcome{ParseOutcome::kError, status, std::move(message)};
+  };
+  const size_t end = in.find("\r\n\r\n");
+  if ((end == std::string_view::npos ? in.size() : end) > 65536)
+    return error(431, "the request's headers are larger than 64 KiB");
+  if (end == std::string_view::npos) return {};
+  HttpRequest& req = out->request;
+  const size_t line_end = in.find("\r\n");
+  const std::string_view line = in.substr(0, line_end);
+  const size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
+  if (sp1 == std::string_view::npos || sp2 == sp1 || line.substr(sp2 + 1, 5) != "HTTP/")
+    return error(400, "malformed request line");
+  req.method = std::string(line.substr(0, sp1));
+  req.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+  const bool http10 = line.substr(sp2 + 1) == "HTTP/1.0";
+  for (size_t pos = line_end + 2; pos < end;) {
+    const size_t eol = in.find("\r\n", pos);
+    const std::string h(in.substr(pos, eol - pos));
+    pos = eol + 2;
+    const size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0) return error(400, "malformed header");
+    req.headers.emplace_back(Lower(h.substr(0, colon)), Trim(h.substr(colon + 1)));
+  }
+  if (!req.Header("transfer-encoding").empty())
+    return error(411, "request bodies need a Content-Length");
+  const std::string cl = req.Header("content-length");
+  if (!cl.empty()) {
+    if (cl.size() > 15 || cl.find_first_not_of("0123456789") != std::string::npos)
+      return error(400, "bad Content-Length");
+    out->body_size = std::stoull(cl);
+  }
+  if (out->body_size > max_body) {
+    return error(413, "the request body is larger than " + std::to_string(max_body / 1000000) +
+                          " MB (SageMaker's limit)");
+  }
+  out->head_size = end + 4;
+  const std::string connection = Lower(req.Header("connection"));
+  out->keep_alive = http10 ? connection == "keep-alive" : connection != "close";
+  out->expect_continue = Lower(req.Header("expect")) == "100-continue";
+  return ParseOutcome{ParseOutcome::kHead, 0, ""};
+}
+
 struct HttpServer::Loop {
   struct Conn {
     UniqueFd fd;
@@ -240,52 +284,22 @@ struct HttpServer::Loop {
     if (it == conns.end()) return;
     Conn& c = it->second;
     if (c.busy || c.close_after) return;
-    const size_t end = c.in.find("\r\n\r\n");
-    if ((end == std::string::npos ? c.in.size() : end) > 65536)
-      return Reject(c, 431, "the request's headers are larger than 64 KiB");
-    if (end == std::string::npos) return;
-    HttpRequest req;
-    size_t line_end = c.in.find("\r\n");
-    const std::string line = c.in.substr(0, line_end);
-    size_t sp1 = line.find(' '), sp2 = line.rfind(' ');
-    if (sp1 == std::string::npos || sp2 == sp1 || line.compare(sp2 + 1, 5, "HTTP/") != 0)
-      return Reject(c, 400, "malformed request line");
-    req.method = line.substr(0, sp1);
-    req.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    const bool http10 = line.compare(sp2 + 1, 8, "HTTP/1.0") == 0;
-    for (size_t pos = line_end + 2; pos < end;) {
-      size_t eol = c.in.find("\r\n", pos);
-      const std::string h = c.in.substr(pos, eol - pos);
-      pos = eol + 2;
-      size_t colon = h.find(':');
-      if (colon == std::string::npos || colon == 0) return Reject(c, 400, "malformed header");
-      req.headers.emplace_back(Lower(h.substr(0, colon)), Trim(h.substr(colon + 1)));
-    }
-    if (!req.Header("transfer-encoding").empty())
-      return Reject(c, 411, "request bodies need a Content-Length");
-    size_t length = 0;
-    const std::string cl = req.Header("content-length");
-    if (!cl.empty()) {
-      if (cl.size() > 15 || cl.find_first_not_of("0123456789") != std::string::npos)
-        return Reject(c, 400, "bad Content-Length");
-      length = std::stoull(cl);
-    }
-    if (length > options.max_body)
-      return Reject(c, 413,
-                    "the request body is larger than " +
-                        std::to_string(options.max_body / 1000000) + " MB (SageMaker's limit)");
-    if (c.in.size() < end + 4 + length) {
-      if (!c.continued && Lower(req.Header("expect")) == "100-continue") {
+    ParsedHead head;
+    const ParseOutcome outcome = ParseHead(c.in, options.max_body, &head);
+    if (outcome.kind == ParseOutcome::kError) return Reject(c, outcome.status, outcome.message);
+    if (outcome.kind == ParseOutcome::kIncomplete) return;
+    if (c.in.size() < head.head_size + head.body_size) {
+      if (!c.continued && head.expect_continue) {
         c.continued = true;
         Send(c, "HTTP/1.1 100 Continue\r\n\r\n");
       }
       return;
     }
-    req.body = c.in.substr(end + 4, length);
-    c.in.erase(0, end + 4 + length);
+    HttpRequest req = std::move(head.request);
+    req.body = c.in.substr(head.head_size, head.body_size);
+    c.in.erase(0, head.head_size + head.body_size);
     c.continued = false;
-    const std::string connection = Lower(req.Header("connection"));
-    const bool keep_alive = http10 ? connection == "keep-alive" : connection != "close";
+    const bool keep_alive = head.keep_alive;
     c.busy = true;
     const uint64_t gen = c.gen = next_gen++;
     Loop* self = this;

@@ -31,6 +31,23 @@ struct HttpResponse {
   std::string body;
 };
 
+// One request's head (request line and headers) parsed from the start of `in`: a pure function,
+// fuzzed by fuzz/http_fuzz.cc. kIncomplete: more bytes are needed; kError: answer `status` with
+// `message` and close.
+struct ParsedHead {
+  HttpRequest request;   // without its body
+  size_t head_size = 0;  // bytes up to and including the blank line
+  size_t body_size = 0;  // from Content-Length
+  bool keep_alive = true;
+  bool expect_continue = false;
+};
+struct ParseOutcome {
+  enum Kind { kIncomplete, kHead, kError } kind = kIncomplete;
+  int status = 0;
+  std::string message;
+};
+ParseOutcome ParseHead(std::string_view in, size_t max_body, ParsedHead* out);
+
 // Call exactly once, from any thread.
 using Respond = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest& request, Respond respond)>;
