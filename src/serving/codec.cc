@@ -1,5 +1,6 @@
 #include "codec.h"
 
+#include <charconv>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -67,16 +68,21 @@ Result<Array> DecodeNpy(const std::string& b) {
   const std::string type = descr.substr(q1 + 1, q2 - q1 - 1);
   Array a;
   size_t p1 = shape.find('('), p2 = shape.find(')');
-  if (p1 == std::string::npos || p2 == std::string::npos)
+  if (p1 == std::string::npos || p2 == std::string::npos || p2 < p1)
     return Status::InvalidArgument("bad .npy shape");
   std::stringstream dims(shape.substr(p1 + 1, p2 - p1 - 1));
   std::string d;
   int64_t n = 1;
   while (std::getline(dims, d, ',')) {
-    if (d.find_first_not_of(" ") == std::string::npos) continue;
-    const int64_t v = std::stoll(d);
-    if (v < 0 || (v > 0 && n > (int64_t{1} << 40) / v))
+    const size_t first = d.find_first_not_of(' '), last = d.find_last_not_of(' ');
+    if (first == std::string::npos) continue;
+    d = d.substr(first, last - first + 1);
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(d.data(), d.data() + d.size(), v);
+    if (ec != std::errc() || end != d.data() + d.size() || v < 0 ||
+        (v > 0 && n > (int64_t{1} << 40) / v)) {
       return Status::InvalidArgument("bad .npy shape");
+    }
     a.shape.push_back(v);
     n *= v;
   }

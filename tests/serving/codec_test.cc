@@ -64,6 +64,13 @@ TEST(Codec, NpyRoundTripAndHostileHeaders) {
   huge.replace(huge.find("(2, 3)"), 6, "(4294967296, 4294967296)");  // 2^64 wraps to 0 elements
   EXPECT_FALSE(DecodeBody(huge, "application/x-npy").ok());
   EXPECT_FALSE(DecodeBody("\x93NUMPY", "application/x-npy").ok());
+  // Found by codec_fuzz: a ')' before the '(' and empty or non-numeric dimensions.
+  for (const char* shape : {"'shape'2: ) (3,, }", "'shape': (3, x)", "'shape': (3, 1e3)"}) {
+    std::string bad = *npy;
+    const size_t at = bad.find("'shape': (2, 3)");
+    bad.replace(at, std::strlen("'shape': (2, 3)"), shape);
+    EXPECT_FALSE(DecodeBody(bad, "application/x-npy").ok()) << shape;
+  }
 }
 
 }  // namespace
