@@ -28,6 +28,7 @@ void AddModelsCommands(CLI::App& app, Action* action);
 void AddTrainCommands(CLI::App& app, Action* action);  // train, builtin
 void AddJobsCommands(CLI::App& app, Action* action);
 void AddServeCommands(CLI::App& app, Action* action);  // serve, predict
+void AddServerCommands(CLI::App& app, Action* action);  // server (SageMaker's API)
 
 // Shared by the commands (common.cc).
 // The store URI: `flag` when given, else $CAIRN_STORE, else $XDG_DATA_HOME/cairn/store

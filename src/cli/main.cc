@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   cairn::cli::AddTrainCommands(app, &action);
   cairn::cli::AddJobsCommands(app, &action);
   cairn::cli::AddServeCommands(app, &action);
+  cairn::cli::AddServerCommands(app, &action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

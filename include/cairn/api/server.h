@@ -1,0 +1,25 @@
+// cairn server: SageMaker's control-plane API (JSON 1.1: POST / with X-Amz-Target:
+// SageMaker.<Operation>) over cairn's store, so that boto3 pointed at it with endpoint_url works.
+// Every request must carry a valid AWS Signature V4 for one of the configured access keys.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "cairn/core/status.h"
+
+namespace cairn {
+
+struct ApiServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8770;
+  std::string store;                               // store URI
+  std::map<std::string, std::string> credentials;  // access key -> secret key
+  std::string region = "us-east-1";
+  std::string account = "000000000000";  // in ARNs
+};
+
+// Serves until SIGTERM / SIGINT.
+Status RunApiServer(const ApiServerOptions& options);
+
+}  // namespace cairn

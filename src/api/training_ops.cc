@@ -1,0 +1,128 @@
+// Training jobs through SageMaker's API: the records `cairn train` keeps in the store.
+#include <algorithm>
+
+#include "api.h"
+#include "cairn/training/job.h"
+
+namespace cairn::api {
+
+namespace {
+
+TrainingJob LoadJob(Context& c, const std::string& name) {
+  auto job = JobStore(c.registry.store()).Load(name);
+  if (job.status().code() == Status::Code::kNotFound ||
+      job.status().code() == Status::Code::kInvalidArgument)
+    throw Validation("Requested resource not found: training job " + name + " does not exist.");
+  if (!job.ok()) throw FromStatus(job.status());
+  return *job;
+}
+
+int64_t LastModified(const TrainingJob& j) {
+  return std::max({j.created_ms, j.heartbeat_ms, j.ended_ms});
+}
+
+Json Summary(Context& c, const TrainingJob& j) {
+  Json s = {{"TrainingJobName", j.name},
+            {"TrainingJobArn", c.Arn("training-job", j.name)},
+            {"CreationTime", Seconds(j.created_ms)},
+            {"TrainingJobStatus", j.status},
+            {"SecondaryStatus", j.secondary_status},
+            {"LastModifiedTime", Seconds(LastModified(j))}};
+  if (j.ended_ms) s["TrainingEndTime"] = Seconds(j.ended_ms);
+  return s;
+}
+
+}  // namespace
+
+Json DescribeTrainingJob(Context& c, const Json& in) {
+  const TrainingJob j = LoadJob(c, RequiredString(in, "TrainingJobName"));
+  Json out = Summary(c, j);
+  const TrainingJobSpec& s = j.spec;
+  out["ModelArtifacts"] = {{"S3ModelArtifacts", j.model_data}};
+  out["HyperParameters"] = s.hyperparameters;
+  Json defs = Json::array();
+  for (const auto& d : s.metric_definitions) defs.push_back({{"Name", d.name}, {"Regex", d.regex}});
+  out["AlgorithmSpecification"] = {
+      {"TrainingImage",
+       s.algorithm.empty() ? "cairn/script:" + s.entry_point : "cairn/" + s.algorithm},
+      {"TrainingInputMode", "File"},
+      {"MetricDefinitions", defs}};
+  out["StoppingCondition"] = {{"MaxRuntimeInSeconds", s.max_run_seconds}};
+  out["ResourceConfig"] = {
+      {"InstanceType", "local"}, {"InstanceCount", s.instance_count}, {"VolumeSizeInGB", 0}};
+  out["OutputDataConfig"] = {{"S3OutputPath", s.output_path},
+                             {"CompressionType", s.compress_output ? "GZIP" : "NONE"}};
+  Json channels = Json::array();
+  for (const auto& [name, uri] : s.channels) {
+    Json source = {
+        {"S3DataType", "S3Prefix"}, {"S3Uri", uri}, {"S3DataDistributionType", "FullyReplicated"}};
+    Json channel = {{"ChannelName", name}, {"InputMode", "File"}};
+    channel["DataSource"] = {{"S3DataSource", source}};
+    channels.push_back(channel);
+  }
+  out["InputDataConfig"] = channels;
+  if (!s.checkpoint_uri.empty())
+    out["CheckpointConfig"] = {{"S3Uri", s.checkpoint_uri}, {"LocalPath", s.checkpoint_local_path}};
+  if (!j.failure_reason.empty()) out["FailureReason"] = j.failure_reason;
+  if (j.started_ms) out["TrainingStartTime"] = Seconds(j.started_ms);
+  Json transitions = Json::array();
+  for (const auto& t : j.transitions) {
+    Json x = {
+        {"Status", t.status}, {"StartTime", Seconds(t.start_ms)}, {"StatusMessage", t.message}};
+    if (t.end_ms) x["EndTime"] = Seconds(t.end_ms);
+    transitions.push_back(x);
+  }
+  out["SecondaryStatusTransitions"] = transitions;
+  Json finals = Json::array();
+  for (const auto& [name, value] : j.final_metrics) {
+    int64_t at = j.ended_ms;
+    for (const auto& p : j.metrics)
+      if (p.name == name) at = p.at_ms;
+    finals.push_back({{"MetricName", name}, {"Value", value}, {"Timestamp", Seconds(at)}});
+  }
+  out["FinalMetricDataList"] = finals;
+  if (j.started_ms && j.ended_ms) {
+    const int64_t secs = (j.ended_ms - j.started_ms + 999) / 1000;
+    out["TrainingTimeInSeconds"] = secs;
+    out["BillableTimeInSeconds"] = secs;
+  }
+  if (!j.model_version.empty()) out["CairnModelVersion"] = j.model_version;
+  return out;
+}
+
+Json ListTrainingJobs(Context& c, const Json& in) {
+  JobStore jobs(c.registry.store());
+  auto names = jobs.ListNames();
+  if (!names.ok()) throw FromStatus(names.status());
+  const std::string contains = in.value("NameContains", ""), status = in.value("StatusEquals", "");
+  const double after = in.value("CreationTimeAfter", -1.0),
+               before = in.value("CreationTimeBefore", 1e18);
+  Json items = Json::array();
+  for (const auto& n : *names) {
+    if (n.find(contains) == std::string::npos) continue;
+    auto j = jobs.Load(n);
+    if (!j.ok()) continue;  // a record being rewritten: it shows up next time
+    const double created = Seconds(j->created_ms);
+    if ((!status.empty() && j->status != status) || created <= after || created >= before) continue;
+    items.push_back(Summary(c, *j));
+  }
+  const std::string sort_by = in.value("SortBy", "CreationTime");
+  const char* key = sort_by == "Name"     ? "TrainingJobName"
+                    : sort_by == "Status" ? "TrainingJobStatus"
+                                          : "CreationTime";
+  const bool asc = in.value("SortOrder", "Ascending") == "Ascending";
+  std::stable_sort(items.begin(), items.end(), [&](const Json& a, const Json& b) {
+    return asc ? a[key] < b[key] : b[key] < a[key];
+  });
+  return Page(items, in, "TrainingJobSummaries");
+}
+
+Json StopTrainingJob(Context& c, const Json& in) {
+  const TrainingJob j = LoadJob(c, RequiredString(in, "TrainingJobName"));
+  if (j.status != "InProgress" && j.status != "Stopping")
+    throw Validation("The training job " + j.name + " is " + j.status + " and cannot be stopped.");
+  if (Status st = JobStore(c.registry.store()).RequestStop(j.name); !st.ok()) throw FromStatus(st);
+  return Json::object();
+}
+
+}  // namespace cairn::api

@@ -1,0 +1,46 @@
+// cairn server: SageMaker's API (boto3 with endpoint_url) over the store.
+#include <cstdlib>
+#include <fstream>
+
+#include "cairn/api/server.h"
+#include "commands.h"
+
+namespace cairn::cli {
+
+void AddServerCommands(CLI::App& app, Action* action) {
+  auto o = std::make_shared<ApiServerOptions>();
+  auto keys = std::make_shared<std::pair<std::string, std::string>>();
+  auto file = std::make_shared<std::string>();
+  auto* s = app.add_subcommand(
+      "server", "Serve SageMaker's API (for boto3 with endpoint_url) over the store");
+  s->add_option("--host", o->host, "address (default 127.0.0.1)");
+  s->add_option("--port", o->port, "port (default 8770)");
+  s->add_option("--store", o->store, "store URI (default $CAIRN_STORE)");
+  s->add_option("--region", o->region, "region in ARNs and signatures (default us-east-1)");
+  s->add_option("--credentials", *file,
+                "file of 'ACCESS_KEY SECRET_KEY' lines; or $CAIRN_SERVER_ACCESS_KEY / "
+                "$CAIRN_SERVER_SECRET_KEY");
+  s->callback([=] {
+    *action = [=] {
+      ApiServerOptions opts = *o;
+      opts.store = StoreUri(opts.store);
+      if (!file->empty()) {
+        std::ifstream in(*file);
+        if (!in) return Fail(Status::NotFound("cannot read " + *file));
+        std::string a, b;
+        while (in >> a >> b) opts.credentials[a] = b;
+      }
+      const char* ak = std::getenv("CAIRN_SERVER_ACCESS_KEY");
+      const char* sk = std::getenv("CAIRN_SERVER_SECRET_KEY");
+      if (ak && *ak && sk && *sk) opts.credentials[ak] = sk;
+      if (opts.credentials.empty())
+        return Fail(
+            Status::InvalidArgument("give --credentials FILE or CAIRN_SERVER_ACCESS_KEY and "
+                                    "CAIRN_SERVER_SECRET_KEY: every request must be signed"));
+      Status st = RunApiServer(opts);
+      return st.ok() ? kExitOk : Fail(st);
+    };
+  });
+}
+
+}  // namespace cairn::cli
