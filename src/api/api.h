@@ -42,6 +42,7 @@ Json CreateModelPackage(Context& c, const Json& in);
 Json DescribeModelPackage(Context& c, const Json& in);
 Json ListModelPackages(Context& c, const Json& in);
 Json UpdateModelPackage(Context& c, const Json& in);
+Json CreateTrainingJob(Context& c, const Json& in);
 Json DescribeTrainingJob(Context& c, const Json& in);
 Json ListTrainingJobs(Context& c, const Json& in);
 Json StopTrainingJob(Context& c, const Json& in);

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -79,6 +80,7 @@ const std::map<std::string, Operation>& Operations() {
       {"DescribeModelPackage", DescribeModelPackage},
       {"ListModelPackages", ListModelPackages},
       {"UpdateModelPackage", UpdateModelPackage},
+      {"CreateTrainingJob", CreateTrainingJob},
       {"DescribeTrainingJob", DescribeTrainingJob},
       {"ListTrainingJobs", ListTrainingJobs},
       {"StopTrainingJob", StopTrainingJob},
@@ -133,6 +135,9 @@ Status RunApiServer(const ApiServerOptions& options) {
   if (options.credentials.empty())
     return Status::InvalidArgument("cairn server needs at least one access key");
   CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(options.store));
+  std::error_code ec;
+  std::filesystem::create_directories(options.work_root, ec);
+  if (ec) return Status::FromErrno("create " + options.work_root, ec.value());
   Registry registry(std::move(store));
   api::Context context{options, registry};
   sigset_t signals;

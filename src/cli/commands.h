@@ -42,6 +42,8 @@ Result<std::unique_ptr<Registry>> OpenRegistryAt(const std::string& flag);
 // KEY=VALUE items of a repeated flag.
 Result<std::map<std::string, std::string>> KeyValues(const std::vector<std::string>& items,
                                                      const char* flag);
+// A program installed beside this one (cairn-algorithm, cairn-serve).
+std::string SiblingProgram(const std::string& name);
 // UTC, ISO 8601 to the second.
 std::string Time(int64_t ms);
 

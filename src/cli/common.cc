@@ -2,6 +2,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include <unistd.h>
+
 #include "commands.h"
 
 namespace cairn::cli {
@@ -48,6 +50,13 @@ Result<std::map<std::string, std::string>> KeyValues(const std::vector<std::stri
     out[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   return out;
+}
+
+std::string SiblingProgram(const std::string& name) {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  std::string self = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "cairn";
+  return self.substr(0, self.rfind('/') + 1) + name;
 }
 
 std::string Time(int64_t ms) {

@@ -17,6 +17,8 @@ void AddServerCommands(CLI::App& app, Action* action) {
   s->add_option("--port", o->port, "port (default 8770)");
   s->add_option("--store", o->store, "store URI (default $CAIRN_STORE)");
   s->add_option("--region", o->region, "region in ARNs and signatures (default us-east-1)");
+  s->add_option("--work-dir", o->work_root,
+                "training workspaces (default ~/.local/share/cairn/server)");
   s->add_option("--credentials", *file,
                 "file of 'ACCESS_KEY SECRET_KEY' lines; or $CAIRN_SERVER_ACCESS_KEY / "
                 "$CAIRN_SERVER_SECRET_KEY");
@@ -24,6 +26,8 @@ void AddServerCommands(CLI::App& app, Action* action) {
     *action = [=] {
       ApiServerOptions opts = *o;
       opts.store = StoreUri(opts.store);
+      if (opts.work_root.empty()) opts.work_root = DataDir("server");
+      opts.builtin_program = SiblingProgram("cairn-algorithm");
       if (!file->empty()) {
         std::ifstream in(*file);
         if (!in) return Fail(Status::NotFound("cannot read " + *file));

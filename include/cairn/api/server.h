@@ -17,6 +17,12 @@ struct ApiServerOptions {
   std::map<std::string, std::string> credentials;  // access key -> secret key
   std::string region = "us-east-1";
   std::string account = "000000000000";  // in ARNs
+  std::string work_root;                 // training workspaces and code (default: a temp folder)
+  std::string builtin_program;           // cairn-algorithm, for built-in training images
+  // TrainingImage -> runtime: an image whose name contains a key runs that way ("script": the
+  // sagemaker_program of the submitted source; anything else: that built-in algorithm).
+  std::map<std::string, std::string> images = {{"pytorch", "script"},
+                                                {"linear-learner", "linear-learner"}};
 };
 
 // Serves until SIGTERM / SIGINT.

@@ -1,0 +1,129 @@
+// CreateTrainingJob: a SageMaker training request run by cairn's training runner in the server.
+// A PyTorch image runs the `sagemaker_program` script from the `sagemaker_submit_directory`
+// archive (as the SageMaker SDK uploads it); a linear-learner image runs the built-in estimator.
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "api.h"
+#include "cairn/registry/artifacts.h"
+#include "cairn/storage/transfer.h"
+#include "cairn/training/runner.h"
+
+namespace cairn::api {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The SDK JSON-encodes hyperparameter values: "\"train.py\"" -> "train.py".
+std::string Unquote(const std::string& v) {
+  Json j = Json::parse(v, nullptr, false);
+  return j.is_string() ? j.get<std::string>() : v;
+}
+
+// Fetches and unpacks sourcedir.tar.gz (or takes a folder) into `dir`.
+Status FetchSource(const std::string& uri, const std::string& dir) {
+  const bool archive = uri.size() > 7 && (uri.compare(uri.size() - 7, 7, ".tar.gz") == 0 ||
+                                          uri.compare(uri.size() - 4, 4, ".tgz") == 0);
+  if (!archive) return DownloadTree(uri, dir).status();
+  CAIRN_ASSIGN_OR_RETURN(auto files, DownloadTree(uri, dir + ".archive"));
+  if (files.size() != 1) return Status::NotFound("no source archive at " + uri);
+  Status st = ExtractTar(dir + ".archive/" + files.front(), dir);
+  std::error_code ec;
+  fs::remove_all(dir + ".archive", ec);
+  return st;
+}
+
+}  // namespace
+
+Json CreateTrainingJob(Context& c, const Json& in) {
+  TrainingJobSpec spec;
+  spec.job_name = RequiredString(in, "TrainingJobName");
+  RequiredString(in, "RoleArn", 2048);
+  const Json output = in.value("OutputDataConfig", Json::object());
+  spec.output_path = RequiredString(output, "S3OutputPath", 1024);
+  spec.compress_output = output.value("CompressionType", "GZIP") != "NONE";
+  const Json algo = in.value("AlgorithmSpecification", Json::object());
+  const std::string image = algo.value("TrainingImage", algo.value("AlgorithmName", ""));
+  std::string runtime;
+  for (const auto& [key, how] : c.options.images)
+    if (image.find(key) != std::string::npos) runtime = how;
+  if (runtime.empty())
+    throw Validation(
+        "TrainingImage '" + image +
+        "' maps to no cairn runtime (configured: images containing pytorch or linear-learner)");
+  const Json defs = algo.value("MetricDefinitions", Json::array());
+  for (const auto& d : defs)
+    spec.metric_definitions.push_back({d.value("Name", ""), d.value("Regex", "")});
+  const Json hps = in.value("HyperParameters", Json::object());
+  for (const auto& [k, v] : hps.items()) spec.hyperparameters[k] = v.get<std::string>();
+  const Json env = in.value("Environment", Json::object());
+  for (const auto& [k, v] : env.items()) spec.environment[k] = v.get<std::string>();
+  const Json inputs = in.value("InputDataConfig", Json::array());
+  for (const auto& ch : inputs) {
+    const std::string name = RequiredString(ch, "ChannelName", 64);
+    spec.channels[name] =
+        RequiredString(ch.value("DataSource", Json::object()).value("S3DataSource", Json::object()),
+                       "S3Uri", 1024);
+  }
+  const Json ckpt = in.value("CheckpointConfig", Json::object());
+  spec.checkpoint_uri = ckpt.value("S3Uri", "");
+  spec.checkpoint_local_path = ckpt.value("LocalPath", "");
+  if (spec.checkpoint_local_path == "/opt/ml/checkpoints" ||
+      spec.checkpoint_local_path == "/opt/ml/checkpoints/")
+    spec.checkpoint_local_path.clear();  // the workspace's own checkpoints/
+  spec.max_run_seconds =
+      in.value("StoppingCondition", Json::object()).value("MaxRuntimeInSeconds", int64_t{86400});
+  spec.instance_count = in.value("ResourceConfig", Json::object()).value("InstanceCount", 1);
+  spec.base_job_name = spec.job_name;
+  spec.model_group = in.value("Environment", Json::object()).value("CAIRN_MODEL_GROUP", "");
+  const std::string code_dir = c.options.work_root + "/code/" + spec.job_name;
+  if (runtime == "script") {
+    auto program = spec.hyperparameters.find("sagemaker_program");
+    auto submit = spec.hyperparameters.find("sagemaker_submit_directory");
+    if (program == spec.hyperparameters.end() || submit == spec.hyperparameters.end())
+      throw Validation(
+          "a script image needs the sagemaker_program and sagemaker_submit_directory "
+          "hyperparameters");
+    spec.entry_point = Unquote(program->second);
+    spec.source_dir = code_dir;
+    if (spec.model_group.empty()) spec.model_group = fs::path(spec.entry_point).stem().string();
+  } else {
+    spec.algorithm = runtime;
+  }
+  if (Status st = ValidateTrainingJobSpec(spec); !st.ok()) throw Validation(st.message());
+  if (JobStore(c.registry.store()).Load(spec.job_name).ok())
+    throw ApiError{400, "ResourceInUse",
+                   "Training job names must be unique within an AWS account and region, and a "
+                   "training job with this name already exists (" +
+                       c.Arn("training-job", spec.job_name) + ")"};
+  if (runtime == "script") {
+    std::error_code ec;
+    fs::remove_all(code_dir, ec);
+    if (Status st =
+            FetchSource(Unquote(spec.hyperparameters["sagemaker_submit_directory"]), code_dir);
+        !st.ok())
+      throw Validation("sagemaker_submit_directory: " + st.message());
+  }
+  // The runner takes the name (create-if-absent) before anything else; answer once it has.
+  auto created = std::make_shared<std::promise<Status>>();
+  auto told = std::make_shared<std::atomic<bool>>(false);
+  RunnerOptions ro;
+  ro.work_root = c.options.work_root + "/jobs";
+  ro.builtin_program = c.options.builtin_program;
+  ro.on_status = [created, told](const TrainingJob&) {
+    if (!told->exchange(true)) created->set_value(Status::OK());
+  };
+  Registry* registry = &c.registry;
+  std::thread([registry, spec, ro, created, told] {
+    auto job = RunTrainingJob(*registry, spec, ro);
+    if (!job.ok() && !told->exchange(true)) created->set_value(job.status());
+  }).detach();
+  Status st = created->get_future().get();
+  if (st.code() == Status::Code::kAlreadyExists) throw ApiError{400, "ResourceInUse", st.message()};
+  if (!st.ok()) throw FromStatus(st);
+  return {{"TrainingJobArn", c.Arn("training-job", spec.job_name)}};
+}
+
+}  // namespace cairn::api
