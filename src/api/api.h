@@ -22,9 +22,12 @@ inline ApiError NotFound(std::string m) { return {400, "ResourceNotFound", std::
 // Other errors of the library, as the nearest SageMaker code.
 ApiError FromStatus(const Status& st);
 
+class EndpointHosts;
+
 struct Context {
   const ApiServerOptions& options;
   Registry& registry;
+  EndpointHosts* endpoints = nullptr;
   std::string Arn(const std::string& kind, const std::string& name) const {
     return "arn:aws:sagemaker:" + options.region + ":" + options.account + ":" + kind + "/" + name;
   }

@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "endpoints.h"
 #include "serving/http_server.h"
 
 namespace cairn::api {
@@ -80,6 +81,24 @@ const std::map<std::string, Operation>& Operations() {
       {"DescribeModelPackage", DescribeModelPackage},
       {"ListModelPackages", ListModelPackages},
       {"UpdateModelPackage", UpdateModelPackage},
+      {"CreateModel", [](Context& c, const Json& in) { return c.endpoints->CreateModel(in); }},
+      {"DescribeModel", [](Context& c, const Json& in) { return c.endpoints->DescribeModel(in); }},
+      {"DeleteModel", [](Context& c, const Json& in) { return c.endpoints->DeleteModel(in); }},
+      {"CreateEndpointConfig",
+       [](Context& c, const Json& in) { return c.endpoints->CreateEndpointConfig(in); }},
+      {"DescribeEndpointConfig",
+       [](Context& c, const Json& in) { return c.endpoints->DescribeEndpointConfig(in); }},
+      {"DeleteEndpointConfig",
+       [](Context& c, const Json& in) { return c.endpoints->DeleteEndpointConfig(in); }},
+      {"CreateEndpoint",
+       [](Context& c, const Json& in) { return c.endpoints->CreateEndpoint(in); }},
+      {"UpdateEndpoint",
+       [](Context& c, const Json& in) { return c.endpoints->UpdateEndpoint(in); }},
+      {"DescribeEndpoint",
+       [](Context& c, const Json& in) { return c.endpoints->DescribeEndpoint(in); }},
+      {"ListEndpoints", [](Context& c, const Json& in) { return c.endpoints->ListEndpoints(in); }},
+      {"DeleteEndpoint",
+       [](Context& c, const Json& in) { return c.endpoints->DeleteEndpoint(in); }},
       {"CreateTrainingJob", CreateTrainingJob},
       {"DescribeTrainingJob", DescribeTrainingJob},
       {"ListTrainingJobs", ListTrainingJobs},
@@ -100,6 +119,13 @@ serving::HttpResponse Error(const ApiError& e) {
 serving::HttpResponse Handle(Context& c, const serving::HttpRequest& req) {
   const AuthError auth = VerifySigV4(req, c.options.credentials, std::time(nullptr));
   if (!auth.code.empty()) return Error({auth.http_status, auth.code, auth.message});
+  // The runtime API: POST /endpoints/<name>/invocations.
+  if (req.method == "POST" && req.target.rfind("/endpoints/", 0) == 0) {
+    const std::string rest = req.target.substr(11);
+    const size_t slash = rest.find('/');
+    if (slash != std::string::npos && rest.substr(slash) == "/invocations")
+      return c.endpoints->Invoke(rest.substr(0, slash), req);
+  }
   const std::string target = req.Header("x-amz-target");
   if (req.method != "POST" || req.target != "/" || target.rfind("SageMaker.", 0) != 0)
     return Error({400, "UnknownOperationException",
@@ -134,17 +160,21 @@ namespace cairn {
 Status RunApiServer(const ApiServerOptions& options) {
   if (options.credentials.empty())
     return Status::InvalidArgument("cairn server needs at least one access key");
+  // SIGTERM / SIGINT go to one thread that stops the server: blocked before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(options.store));
   std::error_code ec;
   std::filesystem::create_directories(options.work_root, ec);
   if (ec) return Status::FromErrno("create " + options.work_root, ec.value());
   Registry registry(std::move(store));
   api::Context context{options, registry};
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  api::EndpointHosts endpoints(context);
+  context.endpoints = &endpoints;
+  endpoints.Restore();
   serving::HttpServer::Options ho;
   ho.host = options.host;
   ho.port = options.port;

@@ -28,6 +28,7 @@ void AddServerCommands(CLI::App& app, Action* action) {
       opts.store = StoreUri(opts.store);
       if (opts.work_root.empty()) opts.work_root = DataDir("server");
       opts.builtin_program = SiblingProgram("cairn-algorithm");
+      opts.serve_program = SiblingProgram("cairn-serve");
       if (!file->empty()) {
         std::ifstream in(*file);
         if (!in) return Fail(Status::NotFound("cannot read " + *file));

@@ -19,6 +19,7 @@ struct ApiServerOptions {
   std::string account = "000000000000";  // in ARNs
   std::string work_root;                 // training workspaces and code (default: a temp folder)
   std::string builtin_program;           // cairn-algorithm, for built-in training images
+  std::string serve_program;             // cairn-serve, which runs each endpoint
   // TrainingImage -> runtime: an image whose name contains a key runs that way ("script": the
   // sagemaker_program of the submitted source; anything else: that built-in algorithm).
   std::map<std::string, std::string> images = {{"pytorch", "script"},

@@ -1,0 +1,105 @@
+"""Models and endpoints through boto3: create_model from a model.tar.gz with inference.py,
+endpoint config, endpoint (boto3's endpoint_in_service waiter), invoke_endpoint through the
+sagemaker-runtime client compared with PyTorch, update_endpoint to a second model while invoking
+in a loop (no failure), roll back, a model error as ModelError, and a server restart."""
+import json
+import os
+import subprocess
+import threading
+
+import botocore.exceptions
+import torch
+
+from test_api import EXAMPLE, server  # noqa: F401  (the fixture)
+import sys
+sys.path.insert(0, EXAMPLE)
+from inference import SimpleModel  # noqa: E402
+
+
+def model_tgz(tmp, seed):
+    d = tmp / f"m{seed}"
+    (d / "code").mkdir(parents=True)
+    torch.manual_seed(seed)
+    m = SimpleModel()
+    torch.save(m.state_dict(), d / "model.pth")
+    (d / "code" / "inference.py").write_text(open(os.path.join(EXAMPLE, "inference.py")).read())
+    tgz = tmp / f"model-{seed}.tar.gz"
+    subprocess.run(["tar", "czf", tgz, "-C", d, "model.pth", "code"], check=True)
+    return tgz, m
+
+
+def test_endpoint_lifecycle_through_boto3(server):  # noqa: F811
+    store, client, tmp = server
+    sm, rt = client(), client(service="sagemaker-runtime")
+    x = torch.randn(3, 10)
+    models = {}
+    for seed in (1, 2):
+        tgz, m = model_tgz(tmp, seed)
+        models[seed] = m
+        sm.create_model(ModelName=f"simple-{seed}", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
+                        PrimaryContainer={"Image": "pytorch-inference:1.13", "ModelDataUrl": str(tgz),
+                                          "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                                                          "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}})
+        sm.create_endpoint_config(EndpointConfigName=f"config-{seed}", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": f"simple-{seed}", "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName="config-1")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+    def invoke():
+        r = rt.invoke_endpoint(EndpointName="ep", ContentType="application/json", Accept="application/json",
+                               Body=json.dumps(x.tolist()))
+        return torch.tensor(json.loads(r["Body"].read())), r["InvokedProductionVariant"]
+
+    got, variant = invoke()
+    assert variant == "AllTraffic"
+    assert torch.allclose(got, models[1](x).detach(), atol=1e-6)
+#A body the model cannot decode : SageMaker's ModelError (424) with the original status.
+    try:
+        rt.invoke_endpoint(EndpointName="ep", ContentType="application/json", Body="not json")
+        raise AssertionError("a bad body was answered")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "ModelError"
+        assert e.response["OriginalStatusCode"] == 400
+    try:
+        rt.invoke_endpoint(EndpointName="nope", Body="[]")
+        raise AssertionError("an unknown endpoint answered")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "ValidationError"
+#Update to the second model, then back, while a loop keeps invoking.
+    results, stop = [], threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            try:
+                results.append(invoke()[0])
+            except Exception as e:  # any failure counts
+                results.append(e)
+
+    t = threading.Thread(target=loop)
+    t.start()
+    try:
+        for config in ("config-2", "config-1"):
+            sm.update_endpoint(EndpointName="ep", EndpointConfigName=config)
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+            assert sm.describe_endpoint(EndpointName="ep")["EndpointConfigName"] == config
+    finally:
+        stop.set()
+        t.join(timeout=60)
+    failures = [r for r in results if isinstance(r, Exception)]
+    assert not failures, failures[:3]
+    want = {
+seed: m(x).detach() for seed, m in models.items()}
+    seen = {seed for r in results for seed, w in want.items() if torch.allclose(r, w, atol=1e-6)}
+    assert seen == {1, 2} and len(results) > 10
+    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["ep"]
+    assert sm.describe_model(ModelName="simple-2")["ModelName"] == "simple-2"
+#After a restart the server knows its models, configs and endpoints, and serves again.
+    client.restart()
+    sm, rt = client(), client(service="sagemaker-runtime")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointConfigName"] == "config-1"
+    r = rt.invoke_endpoint(EndpointName="ep", ContentType="application/json", Body=json.dumps(x.tolist()))
+    assert torch.allclose(torch.tensor(json.loads(r["Body"].read())), want[1], atol=1e-6)
+    sm.delete_endpoint(EndpointName="ep")
+    assert sm.list_endpoints()["Endpoints"] == []
