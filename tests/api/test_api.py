@@ -36,78 +36,76 @@ def server(tmp_path):
                                        "--work-dir", str(tmp_path / "server")], env=env))
         for _ in range(100):
             try:
-                socket
-  .create_connection(("127.0.0.1", port), timeout = 1)
-          .close() return except OSError : time
-          .sleep(0.05)
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
 
-                                               def client(secret = SECRET, service = "sagemaker")
-      : return boto3
-          .client(service, endpoint_url = f "http://127.0.0.1:{port}", region_name = "us-east-1",
-                  aws_access_key_id = KEY, aws_secret_access_key = secret,
-                  config = botocore.config.Config(retries = {"max_attempts" : 1}))
+    def client(secret=SECRET, service="sagemaker"):
+        return boto3.client(service, endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                            aws_access_key_id=KEY, aws_secret_access_key=secret,
+                            config=botocore.config.Config(retries={"max_attempts": 1}))
 
-              def restart()
-      : procs[-1]
-          .terminate() assert procs[-1]
-          .wait(timeout = 60) ==
-      0 start()
+    def restart():
+        procs[-1].terminate()
+        assert procs[-1].wait(timeout=60) == 0
+        start()
 
-          start() client.restart = restart yield store,
-                  client, tmp_path procs[-1].terminate() assert procs[-1].wait(timeout = 60) == 0
+    start()
+    client.restart = restart
+    yield store, client, tmp_path
+    procs[-1].terminate()
+    assert procs[-1].wait(timeout=60) == 0
 
-                              def cairn(*args)
-      : p = subprocess.run([ CAIRN, *map(str, args) ], capture_output = True, text = True,
-                           timeout = 300) assert p.returncode
-                          == 0,
-                  (args, p.stderr) return p
-                      .stdout
 
-                  def error_code(excinfo)
-      : return excinfo.value.response["Error"]["Code"]
+def cairn(*args):
+    p = subprocess.run([CAIRN, *map(str, args)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, (args, p.stderr)
+    return p.stdout
 
-        def test_authentication_and_errors(server)
-      : _,
-                  client,
-                  _ = server with pytest
-                          .raises(botocore.exceptions.ClientError) as e : client(secret = "wrong")
-                          .list_model_package_groups() assert error_code(e) ==
-                      "InvalidSignatureException" assert e.value
-                          .response["ResponseMetadata"]["HTTPStatusCode"] == 403 sm =
-                          client() assert sm
-                                  .list_model_package_groups()["ModelPackageGroupSummaryList"] ==
-                              [] with pytest.raises(botocore.exceptions.ClientError) as e
-      : sm.describe_model_package_group(ModelPackageGroupName = "nope") assert error_code(e) ==
-                              "ResourceNotFound" with pytest
-                                  .raises(botocore.exceptions.ClientError) as e
-      : sm.describe_training_job(TrainingJobName = "nope") assert error_code(e) ==
-                              "ValidationException" with pytest
-                                  .raises(botocore.exceptions.ClientError) as e
-      : sm.list_compilation_jobs() assert error_code(e) == "UnknownOperationException" and
-                          "ListCompilationJobs" in str(e.value)
-#Not signed at all, and a malformed body(signed) : SageMaker's errors, nothing happens.
-                              import urllib.request url =
-                              sm.meta.endpoint_url + "/" req =
-                                  urllib.request.Request(url, data = b "{}", headers = {
-                                    "X-Amz-Target" : "SageMaker.ListTrainingJobs",
-                                    "Content-Type" : "application/x-amz-json-1.1"
-                                  }) try
-      : urllib
-    .request.urlopen(req) raise AssertionError("an unsigned request was answered") except urllib
-                .error.HTTPError as err : assert err.code
-            == 403 and
-        "MissingAuthenticationToken" in err.read()
-            .decode()
-#Signed properly, but the body is not JSON.
-                from botocore.auth import SigV4Auth from botocore
-            .awsrequest import AWSRequest from botocore.credentials import Credentials aws =
-        AWSRequest(method = "POST", url = url, data = b "not json", headers = {
-          "X-Amz-Target" : "SageMaker.ListTrainingJobs",
-          "Content-Type" : "application/x-amz-json-1.1"
-        }) SigV4Auth(Credentials(KEY, SECRET), "sagemaker", "us-east-1")
-            .add_auth(aws) req = urllib.request.Request(url, data = b "not json",
-                                                        headers = dict(aws.headers.items())) try
-        : urllib.request.urlopen(req)
+
+def error_code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+def test_authentication_and_errors(server):
+    _, client, _ = server
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        client(secret="wrong").list_model_package_groups()
+    assert error_code(e) == "InvalidSignatureException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    sm = client()
+    assert sm.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.describe_model_package_group(ModelPackageGroupName="nope")
+    assert error_code(e) == "ResourceNotFound"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.describe_training_job(TrainingJobName="nope")
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sm.list_compilation_jobs()
+    assert error_code(e) == "UnknownOperationException" and "ListCompilationJobs" in str(e.value)
+    # Not signed at all, and a malformed body (signed): SageMaker's errors, nothing happens.
+    import urllib.request
+    url = sm.meta.endpoint_url + "/"
+    req = urllib.request.Request(url, data=b"{}", headers={"X-Amz-Target": "SageMaker.ListTrainingJobs",
+                                                           "Content-Type": "application/x-amz-json-1.1"})
+    try:
+        urllib.request.urlopen(req)
+        raise AssertionError("an unsigned request was answered")
+    except urllib.error.HTTPError as err:
+        assert err.code == 403 and "MissingAuthenticationToken" in err.read().decode()
+    # Signed properly, but the body is not JSON.
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    aws = AWSRequest(method="POST", url=url, data=b"not json",
+                     headers={"X-Amz-Target": "SageMaker.ListTrainingJobs",
+                              "Content-Type": "application/x-amz-json-1.1"})
+    SigV4Auth(Credentials(KEY, SECRET), "sagemaker", "us-east-1").add_auth(aws)
+    req = urllib.request.Request(url, data=b"not json", headers=dict(aws.headers.items()))
+    try:
+        urllib.request.urlopen(req)
         raise AssertionError("a malformed request was answered")
     except urllib.error.HTTPError as err:
         body = json.loads(err.read())
@@ -145,7 +143,7 @@ def test_model_registry_through_boto3(server):
     assert desc["InferenceSpecification"]["Containers"][0]["Image"] == "pytorch-inference:1.13"
     approved = sm.list_model_packages(ModelPackageGroupName="simple", ModelApprovalStatus="Approved")
     assert [x["ModelPackageVersion"] for x in approved["ModelPackageSummaryList"]] == [2]
-#The same versions as `cairn models`, byte for byte.
+    # The same versions as `cairn models`, byte for byte.
     versions = json.loads(cairn("models", "--store", store, "versions", "simple", "--json"))
     assert [(v["version"], v["approval"]) for v in versions] == [(1, "PendingManualApproval"), (2, "Approved")]
     cairn("models", "--store", store, "restore", "simple:2", tmp / "restored")

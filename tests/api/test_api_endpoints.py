@@ -5,13 +5,14 @@ in a loop (no failure), roll back, a model error as ModelError, and a server res
 import json
 import os
 import subprocess
+import sys
 import threading
 
 import botocore.exceptions
 import torch
 
 from test_api import EXAMPLE, server  # noqa: F401  (the fixture)
-import sys
+
 sys.path.insert(0, EXAMPLE)
 from inference import SimpleModel  # noqa: E402
 
@@ -54,7 +55,7 @@ def test_endpoint_lifecycle_through_boto3(server):  # noqa: F811
     got, variant = invoke()
     assert variant == "AllTraffic"
     assert torch.allclose(got, models[1](x).detach(), atol=1e-6)
-#A body the model cannot decode : SageMaker's ModelError (424) with the original status.
+    # A body the model cannot decode: SageMaker's ModelError (424) with the original status.
     try:
         rt.invoke_endpoint(EndpointName="ep", ContentType="application/json", Body="not json")
         raise AssertionError("a bad body was answered")
@@ -66,7 +67,7 @@ def test_endpoint_lifecycle_through_boto3(server):  # noqa: F811
         raise AssertionError("an unknown endpoint answered")
     except botocore.exceptions.ClientError as e:
         assert e.response["Error"]["Code"] == "ValidationError"
-#Update to the second model, then back, while a loop keeps invoking.
+    # Update to the second model, then back, while a loop keeps invoking.
     results, stop = [], threading.Event()
 
     def loop():
@@ -88,13 +89,12 @@ def test_endpoint_lifecycle_through_boto3(server):  # noqa: F811
         t.join(timeout=60)
     failures = [r for r in results if isinstance(r, Exception)]
     assert not failures, failures[:3]
-    want = {
-seed: m(x).detach() for seed, m in models.items()}
+    want = {seed: m(x).detach() for seed, m in models.items()}
     seen = {seed for r in results for seed, w in want.items() if torch.allclose(r, w, atol=1e-6)}
     assert seen == {1, 2} and len(results) > 10
     assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["ep"]
     assert sm.describe_model(ModelName="simple-2")["ModelName"] == "simple-2"
-#After a restart the server knows its models, configs and endpoints, and serves again.
+    # After a restart the server knows its models, configs and endpoints, and serves again.
     client.restart()
     sm, rt = client(), client(service="sagemaker-runtime")
     sm.get_waiter("endpoint_in_service").wait(EndpointName="ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
