@@ -43,6 +43,7 @@ def test_create_training_job_the_sdk_way(tmp_path):
     src = io.BytesIO()
     with tarfile.open(fileobj=src, mode="w:gz") as t:
         t.add(os.path.join(EXAMPLE, "train.py"), arcname="train.py")
+        t.add(os.path.join(EXAMPLE, "inference.py"), arcname="inference.py")
     s3.put_object(Bucket=BUCKET, Key=f"{base}/source/sourcedir.tar.gz", Body=src.getvalue())
     subprocess.run(["/usr/bin/python3", os.path.join(EXAMPLE, "make_data.py"), tmp_path / "data", "--rows", "300"],
                    check=True, capture_output=True)
@@ -95,6 +96,30 @@ def test_create_training_job_the_sdk_way(tmp_path):
         assert sd["linear.weight"].shape == (1, 10)
         listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{base}/checkpoints/")
         assert any(o["Key"].endswith("checkpoint-00004.pth") for o in listed.get("Contents", []))
+        # Deploy the artifact as the SDK's PyTorchModel(model_data, entry_point="inference.py") does.
+        source = f"s3://{BUCKET}/{base}/source/sourcedir.tar.gz"
+        sm.create_model(ModelName=f"{base}-model", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
+                        PrimaryContainer={"Image": "pytorch-inference:1.13-cpu", "ModelDataUrl": artifact,
+                                          "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                                                          "SAGEMAKER_SUBMIT_DIRECTORY": source}})
+        sm.create_endpoint_config(EndpointConfigName=f"{base}-config", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": f"{base}-model", "InitialInstanceCount": 1}])
+        sm.create_endpoint(EndpointName=f"{base}-ep", EndpointConfigName=f"{base}-config")
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=f"{base}-ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        rt = boto3.client("sagemaker-runtime", endpoint_url=f"http://127.0.0.1:{port_n}", region_name="us-east-1",
+                          aws_access_key_id=KEY, aws_secret_access_key=SECRET)
+        x = torch.randn(2, 10)
+        body = rt.invoke_endpoint(EndpointName=f"{base}-ep", ContentType="application/json",
+                                  Body=json.dumps(x.tolist()))["Body"].read()
+        want = torch.nn.functional.linear(x, sd["linear.weight"], sd["linear.bias"])
+        assert torch.allclose(torch.tensor(json.loads(body)), want, atol=1e-6)
+        # Register the artifact in a model package group and approve it.
+        sm.create_model_package_group(ModelPackageGroupName=f"{base}-group")
+        pkg = sm.create_model_package(ModelPackageGroupName=f"{base}-group", InferenceSpecification={
+            "Containers": [{"Image": "pytorch-inference:1.13-cpu", "ModelDataUrl": artifact}],
+            "SupportedContentTypes": ["application/json"], "SupportedResponseMIMETypes": ["application/json"]})
+        sm.update_model_package(ModelPackageArn=pkg["ModelPackageArn"], ModelApprovalStatus="Approved")
+        assert sm.describe_model_package(ModelPackageName=pkg["ModelPackageArn"])["ModelApprovalStatus"] == "Approved"
         # A built-in image: the linear learner.
         sm.create_training_job(
             TrainingJobName=f"{base}-ll",
@@ -123,6 +148,12 @@ def test_create_training_job_the_sdk_way(tmp_path):
     try:
         names = [s["TrainingJobName"] for s in sm.list_training_jobs(SortBy="Name")["TrainingJobSummaries"]]
         assert names == [f"{base}-ll", f"{base}-pytorch"]
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=f"{base}-ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        body = rt.invoke_endpoint(EndpointName=f"{base}-ep", ContentType="application/json",
+                                  Body=json.dumps(x.tolist()))["Body"].read()
+        assert torch.allclose(torch.tensor(json.loads(body)), want, atol=1e-6)
+        assert sm.list_model_packages(ModelPackageGroupName=f"{base}-group")["ModelPackageSummaryList"][0][
+            "ModelApprovalStatus"] == "Approved"
     finally:
         server.terminate()
         server.wait(timeout=30)
