@@ -11,6 +11,7 @@ void AddServerCommands(CLI::App& app, Action* action) {
   auto o = std::make_shared<ApiServerOptions>();
   auto keys = std::make_shared<std::pair<std::string, std::string>>();
   auto file = std::make_shared<std::string>();
+  auto images = std::make_shared<std::vector<std::string>>();
   auto* s = app.add_subcommand(
       "server", "Serve SageMaker's API (for boto3 with endpoint_url) over the store");
   s->add_option("--host", o->host, "address (default 127.0.0.1)");
@@ -25,6 +26,9 @@ void AddServerCommands(CLI::App& app, Action* action) {
   s->callback([=] {
     *action = [=] {
       ApiServerOptions opts = *o;
+      auto mapping = KeyValues(*images, "--image");
+      if (!mapping.ok()) return Fail(mapping.status());
+      for (const auto& [k, v] : *mapping) opts.images[k] = v;
       opts.store = StoreUri(opts.store);
       if (opts.work_root.empty()) opts.work_root = DataDir("server");
       opts.builtin_program = SiblingProgram("cairn-algorithm");

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import tarfile
+import threading
 import time
 import uuid
 
@@ -113,6 +114,47 @@ def test_create_training_job_the_sdk_way(tmp_path):
                                   Body=json.dumps(x.tolist()))["Body"].read()
         want = torch.nn.functional.linear(x, sd["linear.weight"], sd["linear.bias"])
         assert torch.allclose(torch.tensor(json.loads(body)), want, atol=1e-6)
+        # A second version, trained the same way; the endpoint moves to it while a loop invokes,
+        # then rolls back: no invocation fails.
+        job2 = dict(
+            AlgorithmSpecification={"TrainingImage": "pytorch-training:1.13.1-cpu-py39", "TrainingInputMode": "File"},
+            HyperParameters={"epochs": "8", "lr": "0.05", "sagemaker_program": json.dumps("train.py"),
+                             "sagemaker_submit_directory": json.dumps(source)},
+            InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{base}/data/train"}}}], **common)
+        sm.create_training_job(TrainingJobName=f"{base}-pytorch-2", **job2)
+        sm.get_waiter("training_job_completed_or_stopped").wait(
+            TrainingJobName=f"{base}-pytorch-2", WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        artifact2 = sm.describe_training_job(TrainingJobName=f"{base}-pytorch-2")["ModelArtifacts"]["S3ModelArtifacts"]
+        sm.create_model(ModelName=f"{base}-model-2", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
+                        PrimaryContainer={"Image": "pytorch-inference:1.13-cpu", "ModelDataUrl": artifact2,
+                                          "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                                                          "SAGEMAKER_SUBMIT_DIRECTORY": source}})
+        sm.create_endpoint_config(EndpointConfigName=f"{base}-config-2", ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": f"{base}-model-2", "InitialInstanceCount": 1}])
+        answers, stop = [], threading.Event()
+
+        def loop():
+            while not stop.is_set():
+                try:
+                    answers.append(json.loads(rt.invoke_endpoint(
+                        EndpointName=f"{base}-ep", ContentType="application/json",
+                        Body=json.dumps(x.tolist()))["Body"].read()))
+                except Exception as e:  # any failure counts
+                    answers.append(e)
+
+        t = threading.Thread(target=loop)
+        t.start()
+        try:
+            for config in (f"{base}-config-2", f"{base}-config"):
+                sm.update_endpoint(EndpointName=f"{base}-ep", EndpointConfigName=config)
+                sm.get_waiter("endpoint_in_service").wait(EndpointName=f"{base}-ep",
+                                                          WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        finally:
+            stop.set()
+            t.join(timeout=60)
+        assert not [a for a in answers if isinstance(a, Exception)]
+        assert len({json.dumps(a) for a in answers}) == 2  # both versions answered
         # Register the artifact in a model package group and approve it.
         sm.create_model_package_group(ModelPackageGroupName=f"{base}-group")
         pkg = sm.create_model_package(ModelPackageGroupName=f"{base}-group", InferenceSpecification={
@@ -147,7 +189,7 @@ def test_create_training_job_the_sdk_way(tmp_path):
     server = start(store, work, port_n)
     try:
         names = [s["TrainingJobName"] for s in sm.list_training_jobs(SortBy="Name")["TrainingJobSummaries"]]
-        assert names == [f"{base}-ll", f"{base}-pytorch"]
+        assert names == [f"{base}-ll", f"{base}-pytorch", f"{base}-pytorch-2"]
         sm.get_waiter("endpoint_in_service").wait(EndpointName=f"{base}-ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         body = rt.invoke_endpoint(EndpointName=f"{base}-ep", ContentType="application/json",
                                   Body=json.dumps(x.tolist()))["Body"].read()
