@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 ctest --test-dir build --output-on-failure -j2
 scripts/sanitize.sh
-CAIRN_FUZZ_SECONDS=${CAIRN_FUZZ_SECONDS:-15} scripts/fuzz.sh
+CAIRN_FUZZ_SECONDS=${CAIRN_FUZZ_SECONDS:-10} scripts/fuzz.sh
 echo "all tests passed"
