@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "cairn/core/clock.h"
 #include "cairn/registry/artifacts.h"
 #include "cairn/storage/transfer.h"
 #include "training/process.h"
@@ -21,12 +22,6 @@ namespace cairn::api {
 namespace fs = std::filesystem;
 
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 size_t Collect(char* p, size_t size, size_t n, void* out) {
   static_cast<std::string*>(out)->append(p, size * n);

@@ -27,7 +27,7 @@ void AddStoreCommands(CLI::App& app, Action* action);
 void AddModelsCommands(CLI::App& app, Action* action);
 void AddTrainCommands(CLI::App& app, Action* action);  // train, builtin
 void AddJobsCommands(CLI::App& app, Action* action);
-void AddServeCommands(CLI::App& app, Action* action);  // serve, predict
+void AddServeCommands(CLI::App& app, Action* action);   // serve, predict
 void AddServerCommands(CLI::App& app, Action* action);  // server (SageMaker's API)
 
 // Shared by the commands (common.cc).

@@ -29,12 +29,6 @@ std::string WhoAmI() {
   return std::string(user) + "@" + host;
 }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string ManifestToJson(const VersionInfo& v) {
   Json files = Json::array();
   for (const auto& f : v.files) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cairn/core/clock.h"
 #include "cairn/registry/registry.h"
 
 namespace cairn::registry {
@@ -19,6 +20,6 @@ Result<VersionInfo> ManifestFromJson(const std::string& text, const std::string&
 std::string FileDigest(const std::vector<ChunkRef>& chunks);
 
 std::string WhoAmI();  // user@host
-int64_t NowMs();
+using cairn::NowMs;
 
 }  // namespace cairn::registry

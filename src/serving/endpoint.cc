@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "cairn/core/clock.h"
 #include "cairn/core/sha256.h"
 
 namespace cairn {
@@ -14,12 +15,6 @@ namespace cairn {
 namespace fs = std::filesystem;
 
 namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string VersionDigest(const VersionInfo& v) {
   Sha256 h;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/core/clock.h"
 #include "cairn/training/job.h"
 #include "cairn/training/runner.h"
 #include "checkpoint_mirror.h"
@@ -15,7 +16,7 @@
 
 namespace cairn::training {
 
-int64_t NowMs();
+using cairn::NowMs;
 
 struct HostRun {
   HostContract contract;

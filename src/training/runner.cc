@@ -16,12 +16,6 @@ using namespace training;
 
 namespace training {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 void JobRun::Save() {
   job.heartbeat_ms = NowMs();
   Status st = jobs.Save(job);

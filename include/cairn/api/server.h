@@ -23,7 +23,7 @@ struct ApiServerOptions {
   // TrainingImage -> runtime: an image whose name contains a key runs that way ("script": the
   // sagemaker_program of the submitted source; anything else: that built-in algorithm).
   std::map<std::string, std::string> images = {{"pytorch", "script"},
-                                                {"linear-learner", "linear-learner"}};
+                                               {"linear-learner", "linear-learner"}};
 };
 
 // Serves until SIGTERM / SIGINT.
