@@ -1,6 +1,9 @@
 // Private to api: the operations' common ground: errors as SageMaker returns them, ARNs, times.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -24,10 +27,19 @@ ApiError FromStatus(const Status& st);
 
 class EndpointHosts;
 
+// Training jobs the server is running: stopped (SIGTERM first) and waited for at shutdown.
+struct JobsInFlight {
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::condition_variable done;
+  int running = 0;
+};
+
 struct Context {
   const ApiServerOptions& options;
   Registry& registry;
   EndpointHosts* endpoints = nullptr;
+  JobsInFlight* jobs = nullptr;
   std::string Arn(const std::string& kind, const std::string& name) const {
     return "arn:aws:sagemaker:" + options.region + ":" + options.account + ":" + kind + "/" + name;
   }
@@ -46,6 +58,8 @@ Json DescribeModelPackage(Context& c, const Json& in);
 Json ListModelPackages(Context& c, const Json& in);
 Json UpdateModelPackage(Context& c, const Json& in);
 Json CreateTrainingJob(Context& c, const Json& in);
+// At start-up: jobs this server was running when its previous process ended are Failed.
+void FailOrphanedTrainingJobs(Context& c);
 Json DescribeTrainingJob(Context& c, const Json& in);
 Json ListTrainingJobs(Context& c, const Json& in);
 Json StopTrainingJob(Context& c, const Json& in);

@@ -171,9 +171,12 @@ Status RunApiServer(const ApiServerOptions& options) {
   std::filesystem::create_directories(options.work_root, ec);
   if (ec) return Status::FromErrno("create " + options.work_root, ec.value());
   Registry registry(std::move(store));
+  api::JobsInFlight jobs_in_flight;
   api::Context context{options, registry};
+  context.jobs = &jobs_in_flight;
   api::EndpointHosts endpoints(context);
   context.endpoints = &endpoints;
+  api::FailOrphanedTrainingJobs(context);
   endpoints.Restore();
   serving::HttpServer::Options ho;
   ho.host = options.host;
@@ -224,6 +227,13 @@ Status RunApiServer(const ApiServerOptions& options) {
   }
   cv.notify_all();
   for (auto& t : pool) t.join();
+  // Training jobs this server runs are stopped as StopTrainingJob would (their scripts get
+  // SIGTERM and may save), and waited for: their threads use the registry.
+  jobs_in_flight.stop = true;
+  {
+    std::unique_lock<std::mutex> lock(jobs_in_flight.mu);
+    jobs_in_flight.done.wait(lock, [&] { return jobs_in_flight.running == 0; });
+  }
   pthread_kill(stopper.native_handle(), SIGTERM);
   stopper.join();
   return Status::OK();

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "api.h"
+#include "cairn/core/clock.h"
 #include "cairn/registry/artifacts.h"
 #include "cairn/storage/transfer.h"
 #include "cairn/training/runner.h"
@@ -36,6 +37,30 @@ Status FetchSource(const std::string& uri, const std::string& dir) {
 }
 
 }  // namespace
+
+void FailOrphanedTrainingJobs(Context& c) {
+  JobStore jobs(c.registry.store());
+  auto names = jobs.ListNames();
+  if (!names.ok()) return;
+  const std::string me = "cairn-server:" + c.options.work_root;
+  for (const auto& n : *names) {
+    auto j = jobs.Load(n);
+    if (!j.ok() || j->runner != me || (j->status != "InProgress" && j->status != "Stopping"))
+      continue;
+    // Its runner was a thread of this server's previous process, which is gone.
+    const int64_t now = NowMs();
+    if (!j->transitions.empty() && j->transitions.back().end_ms == 0)
+      j->transitions.back().end_ms = now;
+    j->transitions.push_back({"Failed", "the server restarted while the job ran", now, now});
+    j->status = "Failed";
+    j->secondary_status = "Failed";
+    j->failure_reason =
+        "InternalServerError: cairn server restarted while the job ran; start it again (with the "
+        "same checkpoint URI it resumes)";
+    j->ended_ms = now;
+    (void)jobs.Save(*j);
+  }
+}
 
 Json CreateTrainingJob(Context& c, const Json& in) {
   TrainingJobSpec spec;
@@ -112,13 +137,23 @@ Json CreateTrainingJob(Context& c, const Json& in) {
   RunnerOptions ro;
   ro.work_root = c.options.work_root + "/jobs";
   ro.builtin_program = c.options.builtin_program;
+  ro.runner = "cairn-server:" + c.options.work_root;
   ro.on_status = [created, told](const TrainingJob&) {
     if (!told->exchange(true)) created->set_value(Status::OK());
   };
+  ro.interrupt = &c.jobs->stop;  // a server shutdown stops the job (SIGTERM, then SIGKILL)
   Registry* registry = &c.registry;
-  std::thread([registry, spec, ro, created, told] {
+  JobsInFlight* jobs = c.jobs;
+  {
+    std::lock_guard<std::mutex> lock(jobs->mu);
+    ++jobs->running;
+  }
+  std::thread([registry, jobs, spec, ro, created, told] {
     auto job = RunTrainingJob(*registry, spec, ro);
     if (!job.ok() && !told->exchange(true)) created->set_value(job.status());
+    std::lock_guard<std::mutex> lock(jobs->mu);
+    --jobs->running;
+    jobs->done.notify_all();
   }).detach();
   Status st = created->get_future().get();
   if (st.code() == Status::Code::kAlreadyExists) throw ApiError{400, "ResourceInUse", st.message()};

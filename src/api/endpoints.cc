@@ -130,6 +130,7 @@ void EndpointHosts::ForkLoop() {
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the server blocks SIGTERM in its threads
+      ::signal(SIGPIPE, SIG_DFL);
       ::execve(cargv[0], cargv.data(), environ);
       ::_exit(127);
     }

@@ -42,6 +42,10 @@ class Worker {
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(127);
+      sigset_t none;  // cairn-serve blocks SIGTERM and ignores SIGPIPE; the worker must not
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::signal(SIGPIPE, SIG_DFL);
       ::dup2(in[0], 0);
       ::dup2(out[1], 1);
       ::execve(cargs[0], cargs.data(), environ);

@@ -88,6 +88,7 @@ std::string TrainingJobToJson(const TrainingJob& job) {
             {"output_data", job.output_data},
             {"lineage", job.lineage},
             {"ran_on", job.ran_on},
+            {"runner", job.runner},
             {"exit_code", job.exit_code},
             {"spec", SpecToJson(job.spec)}};
   return j.dump(2) + "\n";
@@ -121,6 +122,7 @@ Result<TrainingJob> TrainingJobFromJson(const std::string& text) {
     job.output_data = j.value("output_data", "");
     job.lineage = j.value("lineage", std::map<std::string, std::string>{});
     job.ran_on = j.value("ran_on", "");
+    job.runner = j.value("runner", "");
     job.exit_code = j.value("exit_code", -1);
     job.spec = SpecFromJson(j.value("spec", Json::object()));
     return job;

@@ -43,6 +43,12 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::Start(
   if (pid < 0) return Status::FromErrno("fork", errno);
   if (pid == 0) {
     ::setpgid(0, 0);
+    // A clean signal state: the caller may block SIGTERM in its threads (cairn server does) or
+    // ignore SIGPIPE, and both would survive exec, leaving a script deaf to a stop.
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
     ::dup2(write_end.get(), 1);

@@ -198,6 +198,7 @@ Result<TrainingJob> RunTrainingJob(Registry& registry, const TrainingJobSpec& sp
       spec.job_name.empty() ? JobNameFromBase(spec.base_job_name, job.created_ms) : spec.job_name;
   job.arn = "arn:aws:sagemaker:local:000000000000:training-job/" + job.name;
   job.ran_on = HostName();
+  job.runner = options.runner;
   if (spec.model_group.empty()) {
     std::string g;
     for (char c : spec.base_job_name)

@@ -46,9 +46,13 @@ def server(tmp_path):
                             aws_access_key_id=KEY, aws_secret_access_key=secret,
                             config=botocore.config.Config(retries={"max_attempts": 1}))
 
-    def restart():
-        procs[-1].terminate()
-        assert procs[-1].wait(timeout=60) == 0
+    def restart(kill=False):
+        if kill:
+            procs[-1].kill()
+            procs[-1].wait(timeout=60)
+        else:
+            procs[-1].terminate()
+            assert procs[-1].wait(timeout=180) == 0
         start()
 
     start()
@@ -182,3 +186,45 @@ def test_training_jobs_recorded_by_cairn_train(server):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sm.stop_training_job(TrainingJobName="job-0")
     assert error_code(e) == "ValidationException"  # it already ended
+
+
+def test_server_stops_and_crashes_with_jobs_running(server):
+    store, client, tmp = server
+    subprocess.run(["/usr/bin/python3", os.path.join(EXAMPLE, "make_data.py"), tmp / "data", "--rows", "100"],
+                   check=True, capture_output=True)
+
+    def start_job(name):
+        sm = client()
+        sm.create_training_job(
+            TrainingJobName=name, RoleArn="arn:aws:iam::000000000000:role/R",
+            AlgorithmSpecification={"TrainingImage": "pytorch-training:1.13", "TrainingInputMode": "File"},
+            HyperParameters={"epochs": "100", "sleep": "1", "sagemaker_program": '"train.py"',
+                             "sagemaker_submit_directory": json.dumps(EXAMPLE)},
+            InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": str(tmp / "data" / "train")}}}],
+            OutputDataConfig={"S3OutputPath": str(tmp / "out")},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+            StoppingCondition={"MaxRuntimeInSeconds": 600})
+        for _ in range(600):  # until the script runs (its log has an epoch in it)
+            time.sleep(0.1)
+            log = subprocess.run([CAIRN, "jobs", "--store", store, "logs", name], capture_output=True, text=True).stdout
+            if "epoch=1 " in log:
+                return
+        raise AssertionError("the job never started training")
+
+    # A server that is stopped stops its jobs as StopTrainingJob would: the script saves on SIGTERM.
+    start_job("stopped-by-shutdown")
+    client.restart()
+    d = client().describe_training_job(TrainingJobName="stopped-by-shutdown")
+    assert d["TrainingJobStatus"] == "Stopped"
+    assert d["ModelArtifacts"]["S3ModelArtifacts"].endswith("stopped-by-shutdown/output/model.tar.gz")
+    import tarfile
+    with tarfile.open(d["ModelArtifacts"]["S3ModelArtifacts"]) as t:  # saved by its SIGTERM handler
+        assert t.getnames() == ["model.pth"]
+    stopping = [t for t in d["SecondaryStatusTransitions"] if t["Status"] == "Stopping"][0]
+    assert (stopping["EndTime"] - stopping["StartTime"]).total_seconds() < 30  # not the 120 s SIGKILL
+    # A server that dies (kill -9) finds its job Failed when it starts again.
+    start_job("killed-with-server")
+    client.restart(kill=True)
+    d = client().describe_training_job(TrainingJobName="killed-with-server")
+    assert d["TrainingJobStatus"] == "Failed" and "restarted" in d["FailureReason"]

@@ -63,6 +63,7 @@ struct TrainingJob {
   std::string output_data;    // output.tar.gz URI when there is an output path
   std::map<std::string, std::string> lineage;  // code and channel digests, framework, ...
   std::string ran_on;                          // user@host of the runner
+  std::string runner;  // who runs it ("" = cairn train; "cairn-server:<work dir>" = the API)
   int exit_code = -1;
   TrainingJobSpec spec;
 };

@@ -24,6 +24,8 @@ struct RunnerOptions {
   int stop_grace_seconds = 120;  // SIGTERM, then SIGKILL this much later (SageMaker: 120 s)
   // The program that runs built-in algorithms: `<builtin_program> <algorithm> ARGS...`.
   std::string builtin_program;
+  // Recorded in the job (TrainingJob::runner), so that a server can recognise its own jobs.
+  std::string runner;
   // Set from outside (e.g. a SIGINT handler) to stop the job as `cairn jobs stop` would.
   const std::atomic<bool>* interrupt = nullptr;
 };
