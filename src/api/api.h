@@ -64,6 +64,10 @@ Json DescribeTrainingJob(Context& c, const Json& in);
 Json ListTrainingJobs(Context& c, const Json& in);
 Json StopTrainingJob(Context& c, const Json& in);
 
+// Fetches and unpacks a code archive (.tar.gz/.tgz: the SDK's sourcedir.tar.gz, checked as any
+// untrusted archive) into `dir`, or copies the folder a URI names.
+Status FetchSource(const std::string& uri, const std::string& dir);
+
 // Paging over a sorted list: MaxResults (default 10, at most 100) and an opaque NextToken.
 Json Page(const Json& items, const Json& in, const char* list_field);
 

@@ -23,7 +23,8 @@ std::string Unquote(const std::string& v) {
   return j.is_string() ? j.get<std::string>() : v;
 }
 
-// Fetches and unpacks sourcedir.tar.gz (or takes a folder) into `dir`.
+}  // namespace
+
 Status FetchSource(const std::string& uri, const std::string& dir) {
   const bool archive = uri.size() > 7 && (uri.compare(uri.size() - 7, 7, ".tar.gz") == 0 ||
                                           uri.compare(uri.size() - 4, 4, ".tgz") == 0);
@@ -35,8 +36,6 @@ Status FetchSource(const std::string& uri, const std::string& dir) {
   fs::remove_all(dir + ".archive", ec);
   return st;
 }
-
-}  // namespace
 
 void FailOrphanedTrainingJobs(Context& c) {
   JobStore jobs(c.registry.store());

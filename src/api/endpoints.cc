@@ -287,12 +287,7 @@ void EndpointHosts::Deploy(const std::string& endpoint, const std::string& confi
       if (!submit.empty() && submit.rfind("/opt/ml/model", 0) != 0) {
         const std::string dir =
             c_.options.work_root + "/endpoint-code/" + endpoint + "-" + std::to_string(proc->port);
-        Status st = submit.size() > 7 && submit.compare(submit.size() - 7, 7, ".tar.gz") == 0
-                        ? [&] {
-                            auto files = DownloadTree(submit, dir + ".archive");
-                            return files.ok() && files->size() == 1 ? ExtractTar(dir + ".archive/" + files->front(), dir) : Status::NotFound("no archive at " + submit);
-                          }()
-                        : DownloadTree(submit, dir).status();
+        Status st = FetchSource(submit, dir);
         if (!st.ok()) throw Validation("SAGEMAKER_SUBMIT_DIRECTORY: " + st.message());
         argv.push_back("--source-dir");
         argv.push_back(dir);

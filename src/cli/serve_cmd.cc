@@ -13,15 +13,8 @@
 namespace cairn::cli {
 namespace {
 
-std::string Sibling(const std::string& name) {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  std::string self = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "cairn";
-  return self.substr(0, self.rfind('/') + 1) + name;
-}
-
 int Serve(const std::vector<std::string>& args) {
-  const std::string program = Sibling("cairn-serve");
+  const std::string program = SiblingProgram("cairn-serve");
   std::vector<std::string> argv = {program};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;

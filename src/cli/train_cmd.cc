@@ -25,14 +25,6 @@ struct TrainArgs {
   bool json = false;
 };
 
-// cairn-algorithm, installed beside this binary.
-std::string AlgorithmProgram() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  std::string self = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "cairn";
-  return self.substr(0, self.rfind('/') + 1) + "cairn-algorithm";
-}
-
 int Train(TrainArgs args) {
   TrainingJobSpec& spec = args.spec;
   auto hps = KeyValues(args.hyperparameters, "--hyperparameter");
@@ -58,7 +50,7 @@ int Train(TrainArgs args) {
   options.work_root = args.work_dir.empty() ? DataDir("jobs") : args.work_dir;
   options.tick_seconds = args.tick;
   options.stop_grace_seconds = args.stop_grace;
-  options.builtin_program = AlgorithmProgram();
+  options.builtin_program = SiblingProgram("cairn-algorithm");
   const bool many = spec.instance_count > 1;
   // Logs go to stdout, or to stderr when stdout carries the JSON record.
   FILE* log_out = args.json ? stderr : stdout;
