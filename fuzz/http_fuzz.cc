@@ -2,13 +2,13 @@
 #include <cstdint>
 #include <string_view>
 
-#include "serving/http_server.h"
+#include "cairn/net/http_server.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  cairn::serving::ParsedHead head;
+  cairn::net::ParsedHead head;
   const std::string_view in(reinterpret_cast<const char*>(data), size);
-  auto outcome = cairn::serving::ParseHead(in, 6 * 1000 * 1000, &head);
-  if (outcome.kind == cairn::serving::ParseOutcome::kHead &&
+  auto outcome = cairn::net::ParseHead(in, 6 * 1000 * 1000, &head);
+  if (outcome.kind == cairn::net::ParseOutcome::kHead &&
       (head.head_size > size || head.body_size > 6 * 1000 * 1000)) {
     __builtin_trap();
   }

@@ -11,6 +11,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
-  $sudo systemctl stop nginx 2>/dev/null || $sudo pkill -x nginx || true
+  # nginx-light may start the system's nginx; it is left alone (the benchmark starts its own
+  # nginx on a port of its own and stops it by PID: scripts never stop what they did not start).
 fi
 exec /usr/bin/python3 bench/serving_bench.py build/cairn "$@"

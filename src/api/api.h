@@ -1,74 +1,96 @@
-// Private to api: the operations' common ground: errors as SageMaker returns them, ARNs, times.
+// Private to api: the operations' common ground. Every operation is
+//   Result<Json> Operation(Context&, const Json& request)
+// and fails with a Status; ErrorFor (errors.cc) is the one place that turns a Status into
+// SageMaker's JSON error:
+//   kInvalidArgument, kUnsupported, kUnsafe, kCorrupt -> 400 ValidationException
+//   kNotFound -> 400 ResourceNotFound          kAlreadyExists -> 400 ResourceInUse
+//   kPreconditionFailed -> 400 ConflictException   anything else -> 500 InternalFailure
+// Where SageMaker itself answers ValidationException for a missing or existing resource
+// ("Could not find model", "Cannot create already existing model", which the SDK matches on),
+// the operation returns kInvalidArgument with SageMaker's message.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "cairn/api/server.h"
+#include "cairn/core/thread_pool.h"
+#include "cairn/net/http_client.h"
+#include "cairn/net/http_server.h"
 #include "cairn/registry/registry.h"
 
 namespace cairn::api {
 
 using Json = nlohmann::json;
 
-// An error answered as {"__type": "...#<code>", "message": ...} with `status`.
 struct ApiError {
-  int status = 400;
+  int http_status = 400;
   std::string code, message;
 };
-
-inline ApiError Validation(std::string m) { return {400, "ValidationException", std::move(m)}; }
-inline ApiError NotFound(std::string m) { return {400, "ResourceNotFound", std::move(m)}; }
-// Other errors of the library, as the nearest SageMaker code.
-ApiError FromStatus(const Status& st);
+// The SageMaker error for a Status (table above).
+ApiError ErrorFor(const Status& st);
 
 class EndpointHosts;
-
-// Training jobs the server is running: stopped (SIGTERM first) and waited for at shutdown.
-struct JobsInFlight {
-  std::atomic<bool> stop{false};
-  std::mutex mu;
-  std::condition_variable done;
-  int running = 0;
-};
 
 struct Context {
   const ApiServerOptions& options;
   Registry& registry;
+  net::Client& http;  // to the endpoints' cairn-serve instances
   EndpointHosts* endpoints = nullptr;
-  JobsInFlight* jobs = nullptr;
+  // Training jobs this server runs enter here; at shutdown `stop_jobs` is set (their scripts get
+  // SIGTERM, as on StopTrainingJob) and the gate closed, which waits for them.
+  Gate* training_jobs = nullptr;
+  std::atomic<bool>* stop_jobs = nullptr;
   std::string Arn(const std::string& kind, const std::string& name) const {
     return "arn:aws:sagemaker:" + options.region + ":" + options.account + ":" + kind + "/" + name;
   }
 };
 
-// A required string field (1..max characters), or a ValidationException.
-std::string RequiredString(const Json& in, const char* field, size_t max = 63);
-inline double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+using Operation = Result<Json> (*)(Context&, const Json&);
 
-// Each returns the response body, or throws ApiError.
-Json CreateModelPackageGroup(Context& c, const Json& in);
-Json DescribeModelPackageGroup(Context& c, const Json& in);
-Json ListModelPackageGroups(Context& c, const Json& in);
-Json CreateModelPackage(Context& c, const Json& in);
-Json DescribeModelPackage(Context& c, const Json& in);
-Json ListModelPackages(Context& c, const Json& in);
-Json UpdateModelPackage(Context& c, const Json& in);
-Json CreateTrainingJob(Context& c, const Json& in);
+// One HTTP request to cairn server (dispatch.cc): the SigV4 check, then either the runtime API
+// (POST /endpoints/<name>/invocations) or an operation (POST / with X-Amz-Target:
+// SageMaker.<Operation>), answered as SageMaker answers.
+net::HttpResponse HandleRequest(Context& c, const net::HttpRequest& req);
+
+// A required string field of 1..max characters; kInvalidArgument with SageMaker's message.
+Result<std::string> RequiredString(const Json& in, const char* field, size_t max = 63);
+inline double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+// Paging over a sorted list: MaxResults (default 10, at most 100) and an opaque NextToken.
+Result<Json> Page(const Json& items, const Json& in, const char* list_field);
+
+// Model package groups and packages (registry_ops.cc).
+Result<Json> CreateModelPackageGroup(Context& c, const Json& in);
+Result<Json> DescribeModelPackageGroup(Context& c, const Json& in);
+Result<Json> ListModelPackageGroups(Context& c, const Json& in);
+Result<Json> CreateModelPackage(Context& c, const Json& in);
+Result<Json> DescribeModelPackage(Context& c, const Json& in);
+Result<Json> ListModelPackages(Context& c, const Json& in);
+Result<Json> UpdateModelPackage(Context& c, const Json& in);
+// Training jobs (create_training.cc, training_ops.cc).
+Result<Json> CreateTrainingJob(Context& c, const Json& in);
+Result<Json> DescribeTrainingJob(Context& c, const Json& in);
+Result<Json> ListTrainingJobs(Context& c, const Json& in);
+Result<Json> StopTrainingJob(Context& c, const Json& in);
 // At start-up: jobs this server was running when its previous process ended are Failed.
-void FailOrphanedTrainingJobs(Context& c);
-Json DescribeTrainingJob(Context& c, const Json& in);
-Json ListTrainingJobs(Context& c, const Json& in);
-Json StopTrainingJob(Context& c, const Json& in);
+Status FailOrphanedTrainingJobs(Context& c);
+// Models, endpoint configurations, endpoints (endpoint_ops.cc).
+Result<Json> CreateModel(Context& c, const Json& in);
+Result<Json> DescribeModel(Context& c, const Json& in);
+Result<Json> DeleteModel(Context& c, const Json& in);
+Result<Json> CreateEndpointConfig(Context& c, const Json& in);
+Result<Json> DescribeEndpointConfig(Context& c, const Json& in);
+Result<Json> DeleteEndpointConfig(Context& c, const Json& in);
+Result<Json> CreateEndpoint(Context& c, const Json& in);
+Result<Json> UpdateEndpoint(Context& c, const Json& in);
+Result<Json> DescribeEndpoint(Context& c, const Json& in);
+Result<Json> ListEndpoints(Context& c, const Json& in);
+Result<Json> DeleteEndpoint(Context& c, const Json& in);
 
 // Fetches and unpacks a code archive (.tar.gz/.tgz: the SDK's sourcedir.tar.gz, checked as any
 // untrusted archive) into `dir`, or copies the folder a URI names.
 Status FetchSource(const std::string& uri, const std::string& dir);
-
-// Paging over a sorted list: MaxResults (default 10, at most 100) and an opaque NextToken.
-Json Page(const Json& items, const Json& in, const char* list_field);
 
 }  // namespace cairn::api

@@ -33,7 +33,7 @@ std::string PercentDecode(const std::string& s) {
 
 }  // namespace
 
-AuthError VerifySigV4(const serving::HttpRequest& req,
+AuthError VerifySigV4(const net::HttpRequest& req,
                       const std::map<std::string, std::string>& credentials, std::time_t now) {
   const std::string auth = req.Header("authorization");
   if (auth.empty())

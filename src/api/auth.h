@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "serving/http_server.h"
+#include "cairn/net/http_server.h"
 
 namespace cairn::api {
 
@@ -18,7 +18,7 @@ struct AuthError {
 
 // Checks the Authorization header: a known access key, the signed headers, the body's SHA-256,
 // a date within 15 minutes of `now`, and the signature.
-AuthError VerifySigV4(const serving::HttpRequest& request,
+AuthError VerifySigV4(const net::HttpRequest& request,
                       const std::map<std::string, std::string>& credentials, std::time_t now);
 
 }  // namespace cairn::api

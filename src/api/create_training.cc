@@ -37,36 +37,35 @@ Status FetchSource(const std::string& uri, const std::string& dir) {
   return st;
 }
 
-void FailOrphanedTrainingJobs(Context& c) {
+Status FailOrphanedTrainingJobs(Context& c) {
   JobStore jobs(c.registry.store());
-  auto names = jobs.ListNames();
-  if (!names.ok()) return;
+  CAIRN_ASSIGN_OR_RETURN(const auto names, jobs.ListNames());
   const std::string me = "cairn-server:" + c.options.work_root;
-  for (const auto& n : *names) {
+  for (const auto& n : names) {
     auto j = jobs.Load(n);
-    if (!j.ok() || j->runner != me || (j->status != "InProgress" && j->status != "Stopping"))
-      continue;
+    if (!j.ok() || j->runner != me || IsTerminal(j->status)) continue;
     // Its runner was a thread of this server's previous process, which is gone.
     const int64_t now = NowMs();
     if (!j->transitions.empty() && j->transitions.back().end_ms == 0)
       j->transitions.back().end_ms = now;
     j->transitions.push_back({"Failed", "the server restarted while the job ran", now, now});
-    j->status = "Failed";
+    j->status = TrainingJobStatus::kFailed;
     j->secondary_status = "Failed";
     j->failure_reason =
         "InternalServerError: cairn server restarted while the job ran; start it again (with the "
         "same checkpoint URI it resumes)";
     j->ended_ms = now;
-    (void)jobs.Save(*j);
+    CAIRN_RETURN_IF_ERROR(jobs.Save(*j));
   }
+  return Status::OK();
 }
 
-Json CreateTrainingJob(Context& c, const Json& in) {
+Result<Json> CreateTrainingJob(Context& c, const Json& in) {
   TrainingJobSpec spec;
-  spec.job_name = RequiredString(in, "TrainingJobName");
-  RequiredString(in, "RoleArn", 2048);
+  CAIRN_ASSIGN_OR_RETURN(spec.job_name, RequiredString(in, "TrainingJobName"));
+  CAIRN_RETURN_IF_ERROR(RequiredString(in, "RoleArn", 2048).status());
   const Json output = in.value("OutputDataConfig", Json::object());
-  spec.output_path = RequiredString(output, "S3OutputPath", 1024);
+  CAIRN_ASSIGN_OR_RETURN(spec.output_path, RequiredString(output, "S3OutputPath", 1024));
   spec.compress_output = output.value("CompressionType", "GZIP") != "NONE";
   const Json algo = in.value("AlgorithmSpecification", Json::object());
   const std::string image = algo.value("TrainingImage", algo.value("AlgorithmName", ""));
@@ -74,7 +73,7 @@ Json CreateTrainingJob(Context& c, const Json& in) {
   for (const auto& [key, how] : c.options.images)
     if (image.find(key) != std::string::npos) runtime = how;
   if (runtime.empty())
-    throw Validation(
+    return Status::InvalidArgument(
         "TrainingImage '" + image +
         "' maps to no cairn runtime (configured: images containing pytorch or linear-learner)");
   const Json defs = algo.value("MetricDefinitions", Json::array());
@@ -86,10 +85,11 @@ Json CreateTrainingJob(Context& c, const Json& in) {
   for (const auto& [k, v] : env.items()) spec.environment[k] = v.get<std::string>();
   const Json inputs = in.value("InputDataConfig", Json::array());
   for (const auto& ch : inputs) {
-    const std::string name = RequiredString(ch, "ChannelName", 64);
-    spec.channels[name] =
+    CAIRN_ASSIGN_OR_RETURN(const std::string name, RequiredString(ch, "ChannelName", 64));
+    CAIRN_ASSIGN_OR_RETURN(
+        spec.channels[name],
         RequiredString(ch.value("DataSource", Json::object()).value("S3DataSource", Json::object()),
-                       "S3Uri", 1024);
+                       "S3Uri", 1024));
   }
   const Json ckpt = in.value("CheckpointConfig", Json::object());
   spec.checkpoint_uri = ckpt.value("S3Uri", "");
@@ -107,7 +107,7 @@ Json CreateTrainingJob(Context& c, const Json& in) {
     auto program = spec.hyperparameters.find("sagemaker_program");
     auto submit = spec.hyperparameters.find("sagemaker_submit_directory");
     if (program == spec.hyperparameters.end() || submit == spec.hyperparameters.end())
-      throw Validation(
+      return Status::InvalidArgument(
           "a script image needs the sagemaker_program and sagemaker_submit_directory "
           "hyperparameters");
     spec.entry_point = Unquote(program->second);
@@ -116,19 +116,21 @@ Json CreateTrainingJob(Context& c, const Json& in) {
   } else {
     spec.algorithm = runtime;
   }
-  if (Status st = ValidateTrainingJobSpec(spec); !st.ok()) throw Validation(st.message());
+  if (Status st = ValidateTrainingJobSpec(spec); !st.ok())
+    return Status::InvalidArgument(st.message());
+  // A cheap early answer; the runner's create-if-absent write is what decides a race.
   if (JobStore(c.registry.store()).Load(spec.job_name).ok())
-    throw ApiError{400, "ResourceInUse",
-                   "Training job names must be unique within an AWS account and region, and a "
-                   "training job with this name already exists (" +
-                       c.Arn("training-job", spec.job_name) + ")"};
+    return Status::AlreadyExists(
+        "Training job names must be unique within an AWS account and region, and a training job "
+        "with this name already exists (" +
+        c.Arn("training-job", spec.job_name) + ")");
   if (runtime == "script") {
     std::error_code ec;
     fs::remove_all(code_dir, ec);
     if (Status st =
             FetchSource(Unquote(spec.hyperparameters["sagemaker_submit_directory"]), code_dir);
         !st.ok())
-      throw Validation("sagemaker_submit_directory: " + st.message());
+      return Status::InvalidArgument("sagemaker_submit_directory: " + st.message());
   }
   // The runner takes the name (create-if-absent) before anything else; answer once it has.
   auto created = std::make_shared<std::promise<Status>>();
@@ -140,24 +142,17 @@ Json CreateTrainingJob(Context& c, const Json& in) {
   ro.on_status = [created, told](const TrainingJob&) {
     if (!told->exchange(true)) created->set_value(Status::OK());
   };
-  ro.interrupt = &c.jobs->stop;  // a server shutdown stops the job (SIGTERM, then SIGKILL)
+  ro.interrupt = c.stop_jobs;  // a server shutdown stops the job (SIGTERM, then SIGKILL)
   Registry* registry = &c.registry;
-  JobsInFlight* jobs = c.jobs;
-  {
-    std::lock_guard<std::mutex> lock(jobs->mu);
-    ++jobs->running;
-  }
-  std::thread([registry, jobs, spec, ro, created, told] {
+  Gate* gate = c.training_jobs;
+  if (!gate->Enter()) return Status::Internal("cairn server is stopping");
+  std::thread([registry, gate, spec, ro, created, told] {
     auto job = RunTrainingJob(*registry, spec, ro);
     if (!job.ok() && !told->exchange(true)) created->set_value(job.status());
-    std::lock_guard<std::mutex> lock(jobs->mu);
-    --jobs->running;
-    jobs->done.notify_all();
+    gate->Leave();
   }).detach();
-  Status st = created->get_future().get();
-  if (st.code() == Status::Code::kAlreadyExists) throw ApiError{400, "ResourceInUse", st.message()};
-  if (!st.ok()) throw FromStatus(st);
-  return {{"TrainingJobArn", c.Arn("training-job", spec.job_name)}};
+  CAIRN_RETURN_IF_ERROR(created->get_future().get());  // kAlreadyExists: ResourceInUse
+  return Json{{"TrainingJobArn", c.Arn("training-job", spec.job_name)}};
 }
 
 }  // namespace cairn::api

@@ -3,52 +3,69 @@
 #include <set>
 
 #include "api.h"
+#include "cairn/core/clock.h"
 #include "cairn/registry/artifacts.h"
+#include "records.h"
 
 namespace cairn::api {
 
 namespace {
 
-const char kGroups[] = "api/model-package-groups/";
+RecordStore<ModelPackageGroupRecord> Groups(Context& c) {
+  return RecordStore<ModelPackageGroupRecord>(c.registry.store());
+}
 
-Json GroupRecord(Context& c, const std::string& name) {
-  auto text = GetString(c.registry.store(), kGroups + name + ".json");
-  if (text.ok()) return Json::parse(*text, nullptr, false);
+// kNotFound unless the group has a record or versions.
+Result<ModelPackageGroupRecord> FindGroup(Context& c, const std::string& name) {
+  auto record = Groups(c).Get(name);
+  if (record.status().code() != Status::Code::kNotFound) return record;
   // A group with versions but no record (published with `cairn models`) exists all the same.
   auto versions = c.registry.ListVersions(name);
   if (!versions.ok() || versions->empty())
-    throw NotFound("ModelPackageGroup " + name + " does not exist.");
-  return Json{{"name", name}, {"description", ""}, {"created_ms", versions->front().created_ms}};
+    return Status::NotFound("ModelPackageGroup " + name + " does not exist.");
+  ModelPackageGroupRecord g;
+  g.name = name;
+  g.created_ms = versions->front().created_ms;
+  return g;
 }
 
-Json GroupSummary(Context& c, const Json& g) {
-  return {{"ModelPackageGroupName", g["name"]},
-          {"ModelPackageGroupArn", c.Arn("model-package-group", g["name"].get<std::string>())},
-          {"ModelPackageGroupDescription", g.value("description", "")},
-          {"CreationTime", Seconds(g["created_ms"].get<int64_t>())},
+Json GroupSummary(Context& c, const ModelPackageGroupRecord& g) {
+  return {{"ModelPackageGroupName", g.name},
+          {"ModelPackageGroupArn", c.Arn("model-package-group", g.name)},
+          {"ModelPackageGroupDescription", g.description},
+          {"CreationTime", Seconds(g.created_ms)},
           {"ModelPackageGroupStatus", "Completed"}};
 }
 
+struct PackageName {
+  std::string group;
+  int64_t version = 0;
+  std::string ref() const { return group + ":" + std::to_string(version); }
+  std::string name() const { return group + "/" + std::to_string(version); }
+};
+
 // "group/3", or its ARN.
-std::pair<std::string, int64_t> PackageName(const std::string& name) {
+Result<PackageName> ParsePackageName(const std::string& name) {
   std::string s = name;
   const size_t mp = s.find(":model-package/");
   if (mp != std::string::npos) s = s.substr(mp + 15);
   const size_t slash = s.rfind('/');
   if (slash == std::string::npos || slash == 0)
-    throw Validation("ModelPackageName " + name + " must be <group>/<version> or its ARN");
-  try {
-    return {s.substr(0, slash), std::stoll(s.substr(slash + 1))};
-  } catch (const std::exception&) {
-    throw Validation("ModelPackageName " + name + " must end in a version number");
-  }
+    return Status::InvalidArgument("ModelPackageName " + name +
+                                   " must be <group>/<version> or its ARN");
+  const std::string digits = s.substr(slash + 1);
+  if (digits.empty() || digits.size() > 15 ||
+      digits.find_first_not_of("0123456789") != std::string::npos)
+    return Status::InvalidArgument("ModelPackageName " + name + " must end in a version number");
+  return PackageName{s.substr(0, slash), std::stoll(digits)};
 }
 
-Approval ParseApproval(const std::string& s) {
+Result<Approval> ParseApproval(const std::string& s) {
   if (s == "Approved") return Approval::kApproved;
   if (s == "Rejected") return Approval::kRejected;
   if (s == "PendingManualApproval") return Approval::kPendingManualApproval;
-  throw Validation("ModelApprovalStatus must be Approved, Rejected or PendingManualApproval");
+  return Status::InvalidArgument(
+      "ModelApprovalStatus must be Approved, Rejected or PendingManualApproval");
 }
 
 Json Package(Context& c, const VersionInfo& v, bool full) {
@@ -75,42 +92,40 @@ Json Package(Context& c, const VersionInfo& v, bool full) {
 
 }  // namespace
 
-Json CreateModelPackageGroup(Context& c, const Json& in) {
-  const std::string name = RequiredString(in, "ModelPackageGroupName");
+Result<Json> CreateModelPackageGroup(Context& c, const Json& in) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string name, RequiredString(in, "ModelPackageGroupName"));
   if (Status st = ValidateName("model package group", name); !st.ok())
-    throw Validation(st.message());
-  Json record = {{"name", name},
-                 {"description", in.value("ModelPackageGroupDescription", "")},
-                 {"created_ms", static_cast<int64_t>(std::time(nullptr)) * 1000}};
-  auto put = PutString(c.registry.store(), kGroups + name + ".json", record.dump(),
-                       PutOptions::IfAbsent());
-  if (put.status().code() == Status::Code::kPreconditionFailed ||
-      put.status().code() == Status::Code::kAlreadyExists) {
-    throw Validation("Model Package Group already exists: " + c.Arn("model-package-group", name));
-  }
-  if (!put.ok()) throw FromStatus(put.status());
-  return {{"ModelPackageGroupArn", c.Arn("model-package-group", name)}};
+    return Status::InvalidArgument(st.message());
+  ModelPackageGroupRecord record;
+  record.name = name;
+  record.description = in.value("ModelPackageGroupDescription", "");
+  record.created_ms = NowMs() / 1000 * 1000;
+  Status st = Groups(c).Create(record);
+  if (st.code() == Status::Code::kAlreadyExists)
+    return Status::InvalidArgument("Model Package Group already exists: " +
+                                   c.Arn("model-package-group", name));
+  CAIRN_RETURN_IF_ERROR(st);
+  return Json{{"ModelPackageGroupArn", c.Arn("model-package-group", name)}};
 }
 
-Json DescribeModelPackageGroup(Context& c, const Json& in) {
-  return GroupSummary(c, GroupRecord(c, RequiredString(in, "ModelPackageGroupName")));
+Result<Json> DescribeModelPackageGroup(Context& c, const Json& in) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string name, RequiredString(in, "ModelPackageGroupName"));
+  CAIRN_ASSIGN_OR_RETURN(const ModelPackageGroupRecord g, FindGroup(c, name));
+  return GroupSummary(c, g);
 }
 
-Json ListModelPackageGroups(Context& c, const Json& in) {
-  std::set<std::string> names;
-  auto objects = c.registry.store().List(kGroups);
-  if (!objects.ok()) throw FromStatus(objects.status());
-  for (const auto& o : *objects) {
-    std::string n = o.key.substr(sizeof(kGroups) - 1);
-    if (n.size() > 5) names.insert(n.substr(0, n.size() - 5));
-  }
-  auto groups = c.registry.ListGroups();
-  if (!groups.ok()) throw FromStatus(groups.status());
-  names.insert(groups->begin(), groups->end());
+Result<Json> ListModelPackageGroups(Context& c, const Json& in) {
+  CAIRN_ASSIGN_OR_RETURN(auto recorded, Groups(c).ListNames());
+  std::set<std::string> names(recorded.begin(), recorded.end());
+  CAIRN_ASSIGN_OR_RETURN(auto groups, c.registry.ListGroups());
+  names.insert(groups.begin(), groups.end());
   Json items = Json::array();
   const std::string contains = in.value("NameContains", "");
-  for (const auto& n : names)
-    if (n.find(contains) != std::string::npos) items.push_back(GroupSummary(c, GroupRecord(c, n)));
+  for (const auto& n : names) {
+    if (n.find(contains) == std::string::npos) continue;
+    auto g = FindGroup(c, n);
+    if (g.ok()) items.push_back(GroupSummary(c, *g));  // else deleted meanwhile
+  }
   const bool by_name = in.value("SortBy", "CreationTime") == "Name";
   const bool asc = in.value("SortOrder", "Descending") == "Ascending";
   std::stable_sort(items.begin(), items.end(), [&](const Json& a, const Json& b) {
@@ -123,52 +138,50 @@ Json ListModelPackageGroups(Context& c, const Json& in) {
   return Page(items, in, "ModelPackageGroupSummaryList");
 }
 
-Json CreateModelPackage(Context& c, const Json& in) {
-  const std::string group = RequiredString(in, "ModelPackageGroupName");
-  GroupRecord(c, group);  // must exist, as in SageMaker
+Result<Json> CreateModelPackage(Context& c, const Json& in) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string group, RequiredString(in, "ModelPackageGroupName"));
+  CAIRN_RETURN_IF_ERROR(FindGroup(c, group).status());  // it must exist, as in SageMaker
   const Json spec = in.value("InferenceSpecification", Json::object());
   const Json containers = spec.value("Containers", Json::array());
   if (!containers.is_array() || containers.empty() || !containers[0].contains("ModelDataUrl"))
-    throw Validation("InferenceSpecification.Containers[0].ModelDataUrl is required");
+    return Status::InvalidArgument("InferenceSpecification.Containers[0].ModelDataUrl is required");
   PublishOptions opts;
   opts.description = in.value("ModelPackageDescription", "");
   opts.lineage["sagemaker.inference_specification"] = spec.dump();
   const Json meta = in.value("CustomerMetadataProperties", Json::object());
   for (const auto& [k, v] : meta.items())
     if (v.is_string()) opts.tags[k] = v.get<std::string>();
-  auto version =
-      ImportVersion(c.registry, group, containers[0]["ModelDataUrl"].get<std::string>(), opts);
-  if (!version.ok()) throw FromStatus(version.status());
-  const std::string approval = in.value("ModelApprovalStatus", "PendingManualApproval");
-  if (Status st = c.registry.SetApproval(version->ref(), ParseApproval(approval)); !st.ok())
-    throw FromStatus(st);
-  return {
-      {"ModelPackageArn", c.Arn("model-package", group + "/" + std::to_string(version->version))}};
+  CAIRN_ASSIGN_OR_RETURN(
+      const Approval approval,
+      ParseApproval(in.value("ModelApprovalStatus", std::string("PendingManualApproval"))));
+  CAIRN_ASSIGN_OR_RETURN(
+      const VersionInfo version,
+      ImportVersion(c.registry, group, containers[0]["ModelDataUrl"].get<std::string>(), opts));
+  CAIRN_RETURN_IF_ERROR(c.registry.SetApproval(version.ref(), approval));
+  return Json{
+      {"ModelPackageArn", c.Arn("model-package", group + "/" + std::to_string(version.version))}};
 }
 
-Json DescribeModelPackage(Context& c, const Json& in) {
-  auto [group, n] = PackageName(RequiredString(in, "ModelPackageName", 2048));
-  auto v = c.registry.Resolve(group + ":" + std::to_string(n));
-  if (!v.ok())
-    throw NotFound("ModelPackage " + group + "/" + std::to_string(n) + " does not exist.");
+Result<Json> DescribeModelPackage(Context& c, const Json& in) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string name, RequiredString(in, "ModelPackageName", 2048));
+  CAIRN_ASSIGN_OR_RETURN(const PackageName p, ParsePackageName(name));
+  auto v = c.registry.Resolve(p.ref());
+  if (!v.ok()) return Status::NotFound("ModelPackage " + p.name() + " does not exist.");
   return Package(c, *v, true);
 }
 
-Json ListModelPackages(Context& c, const Json& in) {
+Result<Json> ListModelPackages(Context& c, const Json& in) {
   std::vector<std::string> groups;
   if (in.contains("ModelPackageGroupName")) {
     groups.push_back(in["ModelPackageGroupName"].get<std::string>());
   } else {
-    auto all = c.registry.ListGroups();
-    if (!all.ok()) throw FromStatus(all.status());
-    groups = *all;
+    CAIRN_ASSIGN_OR_RETURN(groups, c.registry.ListGroups());
   }
   Json items = Json::array();
   const std::string approval = in.value("ModelApprovalStatus", "");
   for (const auto& g : groups) {
-    auto versions = c.registry.ListVersions(g);
-    if (!versions.ok()) throw FromStatus(versions.status());
-    for (const auto& v : *versions)
+    CAIRN_ASSIGN_OR_RETURN(auto versions, c.registry.ListVersions(g));
+    for (const auto& v : versions)
       if (approval.empty() || ApprovalName(v.approval) == approval)
         items.push_back(Package(c, v, false));
   }
@@ -179,18 +192,17 @@ Json ListModelPackages(Context& c, const Json& in) {
   return Page(items, in, "ModelPackageSummaryList");
 }
 
-Json UpdateModelPackage(Context& c, const Json& in) {
-  const std::string arn = RequiredString(in, "ModelPackageArn", 2048);
-  auto [group, n] = PackageName(arn);
-  const std::string ref = group + ":" + std::to_string(n);
-  if (!c.registry.Resolve(ref).ok()) throw NotFound("ModelPackage " + arn + " does not exist.");
+Result<Json> UpdateModelPackage(Context& c, const Json& in) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string arn, RequiredString(in, "ModelPackageArn", 2048));
+  CAIRN_ASSIGN_OR_RETURN(const PackageName p, ParsePackageName(arn));
+  if (!c.registry.Resolve(p.ref()).ok())
+    return Status::NotFound("ModelPackage " + arn + " does not exist.");
   if (in.contains("ModelApprovalStatus")) {
-    if (Status st = c.registry.SetApproval(
-            ref, ParseApproval(in["ModelApprovalStatus"].get<std::string>()));
-        !st.ok())
-      throw FromStatus(st);
+    CAIRN_ASSIGN_OR_RETURN(const Approval approval,
+                           ParseApproval(in["ModelApprovalStatus"].get<std::string>()));
+    CAIRN_RETURN_IF_ERROR(c.registry.SetApproval(p.ref(), approval));
   }
-  return {{"ModelPackageArn", c.Arn("model-package", group + "/" + std::to_string(n))}};
+  return Json{{"ModelPackageArn", c.Arn("model-package", p.name())}};
 }
 
 }  // namespace cairn::api

@@ -8,13 +8,14 @@ namespace cairn::api {
 
 namespace {
 
-TrainingJob LoadJob(Context& c, const std::string& name) {
+// SageMaker answers a missing job with a ValidationException.
+Result<TrainingJob> LoadJob(Context& c, const std::string& name) {
   auto job = JobStore(c.registry.store()).Load(name);
   if (job.status().code() == Status::Code::kNotFound ||
       job.status().code() == Status::Code::kInvalidArgument)
-    throw Validation("Requested resource not found: training job " + name + " does not exist.");
-  if (!job.ok()) throw FromStatus(job.status());
-  return *job;
+    return Status::InvalidArgument("Requested resource not found: training job " + name +
+                                   " does not exist.");
+  return job;
 }
 
 int64_t LastModified(const TrainingJob& j) {
@@ -25,7 +26,7 @@ Json Summary(Context& c, const TrainingJob& j) {
   Json s = {{"TrainingJobName", j.name},
             {"TrainingJobArn", c.Arn("training-job", j.name)},
             {"CreationTime", Seconds(j.created_ms)},
-            {"TrainingJobStatus", j.status},
+            {"TrainingJobStatus", TrainingJobStatusName(j.status)},
             {"SecondaryStatus", j.secondary_status},
             {"LastModifiedTime", Seconds(LastModified(j))}};
   if (j.ended_ms) s["TrainingEndTime"] = Seconds(j.ended_ms);
@@ -34,8 +35,9 @@ Json Summary(Context& c, const TrainingJob& j) {
 
 }  // namespace
 
-Json DescribeTrainingJob(Context& c, const Json& in) {
-  const TrainingJob j = LoadJob(c, RequiredString(in, "TrainingJobName"));
+Result<Json> DescribeTrainingJob(Context& c, const Json& in) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string name, RequiredString(in, "TrainingJobName"));
+  CAIRN_ASSIGN_OR_RETURN(const TrainingJob j, LoadJob(c, name));
   Json out = Summary(c, j);
   const TrainingJobSpec& s = j.spec;
   out["ModelArtifacts"] = {{"S3ModelArtifacts", j.model_data}};
@@ -90,20 +92,21 @@ Json DescribeTrainingJob(Context& c, const Json& in) {
   return out;
 }
 
-Json ListTrainingJobs(Context& c, const Json& in) {
+Result<Json> ListTrainingJobs(Context& c, const Json& in) {
   JobStore jobs(c.registry.store());
-  auto names = jobs.ListNames();
-  if (!names.ok()) throw FromStatus(names.status());
+  CAIRN_ASSIGN_OR_RETURN(const auto names, jobs.ListNames());
   const std::string contains = in.value("NameContains", ""), status = in.value("StatusEquals", "");
   const double after = in.value("CreationTimeAfter", -1.0),
                before = in.value("CreationTimeBefore", 1e18);
   Json items = Json::array();
-  for (const auto& n : *names) {
+  for (const auto& n : names) {
     if (n.find(contains) == std::string::npos) continue;
     auto j = jobs.Load(n);
     if (!j.ok()) continue;  // a record being rewritten: it shows up next time
     const double created = Seconds(j->created_ms);
-    if ((!status.empty() && j->status != status) || created <= after || created >= before) continue;
+    if ((!status.empty() && TrainingJobStatusName(j->status) != status) || created <= after ||
+        created >= before)
+      continue;
     items.push_back(Summary(c, *j));
   }
   const std::string sort_by = in.value("SortBy", "CreationTime");
@@ -117,11 +120,13 @@ Json ListTrainingJobs(Context& c, const Json& in) {
   return Page(items, in, "TrainingJobSummaries");
 }
 
-Json StopTrainingJob(Context& c, const Json& in) {
-  const TrainingJob j = LoadJob(c, RequiredString(in, "TrainingJobName"));
-  if (j.status != "InProgress" && j.status != "Stopping")
-    throw Validation("The training job " + j.name + " is " + j.status + " and cannot be stopped.");
-  if (Status st = JobStore(c.registry.store()).RequestStop(j.name); !st.ok()) throw FromStatus(st);
+Result<Json> StopTrainingJob(Context& c, const Json& in) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string name, RequiredString(in, "TrainingJobName"));
+  CAIRN_ASSIGN_OR_RETURN(const TrainingJob j, LoadJob(c, name));
+  if (IsTerminal(j.status))
+    return Status::InvalidArgument("The training job " + j.name + " is " +
+                                   TrainingJobStatusName(j.status) + " and cannot be stopped.");
+  CAIRN_RETURN_IF_ERROR(JobStore(c.registry.store()).RequestStop(j.name));
   return Json::object();
 }
 

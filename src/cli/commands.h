@@ -31,9 +31,11 @@ void AddServeCommands(CLI::App& app, Action* action);   // serve, predict
 void AddServerCommands(CLI::App& app, Action* action);  // server (SageMaker's API)
 
 // Shared by the commands (common.cc).
-// The store URI: `flag` when given, else $CAIRN_STORE, else $XDG_DATA_HOME/cairn/store
-// (~/.local/share/cairn/store).
+// The store URI: `flag` when given, else the root's `cairn --store`, else $CAIRN_STORE, else
+// $XDG_DATA_HOME/cairn/store (~/.local/share/cairn/store).
 std::string StoreUri(const std::string& flag);
+// The root's --store (main.cc sets it after parsing).
+void SetDefaultStore(const std::string& uri);
 // $XDG_DATA_HOME/cairn/<name> (~/.local/share/cairn/<name>).
 std::string DataDir(const std::string& name);
 // The registry over StoreUri(flag); remote stores get the local chunk cache

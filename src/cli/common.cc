@@ -16,27 +16,23 @@ int Fail(const Status& status) {
   return kExitError;
 }
 
-std::string DataDir(const std::string& name) {
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x)
-    return std::string(x) + "/cairn/" + name;
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : ".") + "/.local/share/cairn/" + name;
+std::string DataDir(const std::string& name) { return registry::DataDir(name); }
+
+namespace {
+std::string& DefaultStore() {
+  static std::string uri;
+  return uri;
 }
+}  // namespace
+
+void SetDefaultStore(const std::string& uri) { DefaultStore() = uri; }
 
 std::string StoreUri(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* s = std::getenv("CAIRN_STORE"); s && *s) return s;
-  return DataDir("store");
+  return registry::StoreUri(flag.empty() ? DefaultStore() : flag);
 }
 
 Result<std::unique_ptr<Registry>> OpenRegistryAt(const std::string& flag) {
-  const std::string uri = StoreUri(flag);
-  CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(uri));
-  const char* off = std::getenv("CAIRN_CACHE_DIR");
-  const bool remote = uri.compare(0, 5, "s3://") == 0;
-  std::string cache =
-      remote && !(off && std::string(off) == "off") ? registry::DefaultCacheDir() : "";
-  return std::make_unique<Registry>(std::move(store), cache);
+  return OpenRegistry(StoreUri(flag));
 }
 
 Result<std::map<std::string, std::string>> KeyValues(const std::vector<std::string>& items,

@@ -17,21 +17,19 @@ struct JobsArgs {
   bool json = false, follow = false;
 };
 
-bool Finished(const std::string& status) {
-  return status == "Completed" || status == "Failed" || status == "Stopped";
-}
+bool Finished(TrainingJobStatus status) { return IsTerminal(status); }
 
 // A running job's runner saves the record at least every few seconds; one silent for a minute
 // has probably died (e.g. kill -9 of `cairn train`), which the record itself cannot say.
 std::string StatusText(const TrainingJob& j) {
-  if (Finished(j.status) || j.heartbeat_ms == 0) return j.status;
+  const std::string status = TrainingJobStatusName(j.status);
+  if (Finished(j.status) || j.heartbeat_ms == 0) return status;
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   const int64_t silent = (now - j.heartbeat_ms) / 1000;
-  if (silent < 60) return j.status;
-  return j.status + " (no heartbeat for " + std::to_string(silent) +
-         " s: its runner may have died)";
+  if (silent < 60) return status;
+  return status + " (no heartbeat for " + std::to_string(silent) + " s: its runner may have died)";
 }
 
 int List(const JobsArgs& args) {
@@ -133,7 +131,7 @@ int Stop(const JobsArgs& args) {
   if (!job.ok()) return Fail(job.status());
   if (Finished(job->status)) {
     return Fail(Status::PreconditionFailed("training job " + args.name + " already ended (" +
-                                           job->status + ")"));
+                                           TrainingJobStatusName(job->status) + ")"));
   }
   if (Status st = jobs.RequestStop(args.name); !st.ok()) return Fail(st);
   std::fprintf(stderr, "cairn: asked training job %s to stop\n", args.name.c_str());

@@ -84,6 +84,9 @@ int Versions(const Args& args) {
   if (!r.ok()) return Fail(r.status());
   auto versions = (*r)->ListVersions(args.a);
   if (!versions.ok()) return Fail(versions.status());
+  if (versions->empty())  // a group exists once it has a version
+    return Fail(Status::NotFound("no model group '" + args.a + "' in " + StoreUri(args.store) +
+                                 " (cairn models list shows the groups)"));
   if (args.json) {
     Json out = Json::array();
     for (const auto& v : *versions) out.push_back(ToJson(v, false));
@@ -174,7 +177,7 @@ int Alias(const Args& args) {
     return Fail(Status::InvalidArgument("VERSION must be a version number, got '" + args.c + "'"));
   }
   Status st = (*r)->SetAlias(args.a, args.b, version);
-  if (st.ok()) std::fprintf(stderr, "%s@%s -> %lld\n", args.a.c_str(), args.b.c_str(), version);
+  if (st.ok()) std::printf("%s@%s -> %lld\n", args.a.c_str(), args.b.c_str(), version);
   return Done(st);
 }
 

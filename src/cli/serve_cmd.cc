@@ -1,13 +1,12 @@
 // cairn serve ...: runs cairn-serve (beside this binary; it links LibTorch for native serving).
 // cairn predict URL: one invocation of an endpoint, as SageMaker's Predictor.predict would.
-#include <curl/curl.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 
 #include "cairn/core/file.h"
+#include "cairn/net/http_client.h"
 #include "commands.h"
 
 namespace cairn::cli {
@@ -15,6 +14,9 @@ namespace {
 
 int Serve(const std::vector<std::string>& args) {
   const std::string program = SiblingProgram("cairn-serve");
+  // `cairn --store URI serve ...`: cairn-serve reads the store from $CAIRN_STORE without --store.
+  if (const std::string store = StoreUri(""); !store.empty())
+    ::setenv("CAIRN_STORE", store.c_str(), 1);
   std::vector<std::string> argv = {program};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
@@ -28,11 +30,6 @@ struct PredictArgs {
   std::string url, content_type = "application/json", accept, data;
 };
 
-size_t Collect(char* p, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(p, size * n);
-  return size * n;
-}
-
 int Predict(const PredictArgs& a) {
   std::string body = a.data;
   if (!body.empty() && body[0] == '@') {
@@ -45,40 +42,17 @@ int Predict(const PredictArgs& a) {
     while (!url.empty() && url.back() == '/') url.pop_back();
     url += "/invocations";
   }
-  CURL* curl = curl_easy_init();
-  if (!curl) return Fail(Status::Internal("curl_easy_init failed"));
-  std::string response, headers;
-  curl_slist* h = nullptr;
-  h = curl_slist_append(h, ("Content-Type: " + a.content_type).c_str());
-  if (!a.accept.empty()) h = curl_slist_append(h, ("Accept: " + a.accept).c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, Collect);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &headers);
-  CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) return Fail(Status::IOError(url + ": " + curl_easy_strerror(rc)));
-  std::fwrite(response.data(), 1, response.size(), stdout);
-  if (!response.empty() && response.back() != '\n') std::printf("\n");
-  for (const char* name : {"x-cairn-model-version:"}) {
-    std::string lower = headers;
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (size_t p = lower.find(name); p != std::string::npos) {
-      size_t end = headers.find('\r', p);
-      std::fprintf(
-          stderr, "cairn: answered by %s\n",
-          headers.substr(p + std::strlen(name) + 1, end - p - std::strlen(name) - 1).c_str());
-    }
-  }
-  if (status >= 200 && status < 300) return kExitOk;
-  std::fprintf(stderr, "cairn: HTTP %ld\n", status);
+  net::Headers headers = {{"Content-Type", a.content_type}};
+  if (!a.accept.empty()) headers.emplace_back("Accept", a.accept);
+  net::Client client;
+  auto r = client.Send("POST", url, body, headers);
+  if (!r.ok()) return Fail(r.status());
+  std::fwrite(r->body.data(), 1, r->body.size(), stdout);
+  if (!r->body.empty() && r->body.back() != '\n') std::printf("\n");
+  if (const std::string version = r->Header("x-cairn-model-version"); !version.empty())
+    std::fprintf(stderr, "cairn: answered by %s\n", version.c_str());
+  if (r->status >= 200 && r->status < 300) return kExitOk;
+  std::fprintf(stderr, "cairn: HTTP %ld\n", r->status);
   return kExitError;
 }
 
@@ -88,6 +62,7 @@ void AddServeCommands(CLI::App& app, Action* action) {
   auto* s = app.add_subcommand(
       "serve", "Serve a version over HTTP (runs cairn-serve; see cairn-serve --help)");
   s->prefix_command();
+  s->set_help_flag();  // --help reaches cairn-serve, which lists the real options
   s->callback([=] { *action = [=] { return Serve(s->remaining()); }; });
   auto args = std::make_shared<PredictArgs>();
   auto* p = app.add_subcommand("predict", "Send one request to an endpoint's /invocations");

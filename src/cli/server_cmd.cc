@@ -20,6 +20,9 @@ void AddServerCommands(CLI::App& app, Action* action) {
   s->add_option("--region", o->region, "region in ARNs and signatures (default us-east-1)");
   s->add_option("--work-dir", o->work_root,
                 "training workspaces (default ~/.local/share/cairn/server)");
+  s->add_option("--image", *images,
+                "SUBSTRING=RUNTIME: a TrainingImage containing SUBSTRING runs as RUNTIME ('script' "
+                "or a built-in algorithm); defaults pytorch=script, linear-learner=linear-learner");
   s->add_option("--credentials", *file,
                 "file of 'ACCESS_KEY SECRET_KEY' lines; or $CAIRN_SERVER_ACCESS_KEY / "
                 "$CAIRN_SERVER_SECRET_KEY");

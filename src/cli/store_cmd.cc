@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cairn/storage/object_store.h"
 #include "commands.h"
@@ -144,11 +145,21 @@ Status Copy(const std::string& src_arg, const std::string& dst_arg, bool recursi
   return Status::OK();
 }
 
-Status ListCmd(const std::string& arg) {
+Status ListCmd(const std::string& arg, bool json) {
   Location l = Parse(arg);
   if (!l.remote) return Status::InvalidArgument("ls takes an s3:// URI");
   CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(l.store_uri));
   CAIRN_ASSIGN_OR_RETURN(auto objects, store->List(l.key));
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& o : objects)
+      out.push_back({{"uri", l.store_uri + "/" + o.key},
+                     {"size", o.size},
+                     {"etag", o.etag},
+                     {"mtime_ms", o.mtime_ms}});
+    std::printf("%s\n", out.dump(2).c_str());
+    return Status::OK();
+  }
   for (const auto& o : objects) {
     std::time_t t = o.mtime_ms / 1000;
     std::tm tm{};
@@ -189,7 +200,7 @@ int Run(const Status& st) { return st.ok() ? kExitOk : Fail(st); }
 void AddStoreCommands(CLI::App& app, Action* action) {
   struct Args {
     std::string a, b;
-    bool recursive = false;
+    bool recursive = false, json = false;
   };
   auto args = std::make_shared<Args>();
   auto* cp =
@@ -201,7 +212,8 @@ void AddStoreCommands(CLI::App& app, Action* action) {
 
   auto* ls = app.add_subcommand("ls", "List the objects under an s3:// URI");
   ls->add_option("URI", args->a, "s3://bucket[/prefix]")->required();
-  ls->callback([=] { *action = [=] { return Run(ListCmd(args->a)); }; });
+  ls->add_flag("--json", args->json, "print JSON: uri, size, etag, mtime_ms of each object");
+  ls->callback([=] { *action = [=] { return Run(ListCmd(args->a, args->json)); }; });
 
   auto* rm = app.add_subcommand("rm", "Delete an object (or, with -r, everything under a prefix)");
   rm->add_option("URI", args->a, "s3://bucket/key")->required();

@@ -78,7 +78,8 @@ int Train(TrainArgs args) {
   if (args.json) {
     std::printf("%s", TrainingJobToJson(*job).c_str());
   } else {
-    std::fprintf(stderr, "cairn: training job %s: %s\n", job->name.c_str(), job->status.c_str());
+    std::fprintf(stderr, "cairn: training job %s: %s\n", job->name.c_str(),
+                 TrainingJobStatusName(job->status));
     if (!job->failure_reason.empty())
       std::fprintf(stderr, "cairn: failure reason: %s\n", job->failure_reason.c_str());
     if (!job->model_version.empty())
@@ -86,7 +87,9 @@ int Train(TrainArgs args) {
     if (!job->model_data.empty())
       std::fprintf(stderr, "cairn: model_data: %s\n", job->model_data.c_str());
   }
-  return job->status == "Completed" || job->status == "Stopped" ? kExitOk : kExitError;
+  return job->status == TrainingJobStatus::kCompleted || job->status == TrainingJobStatus::kStopped
+             ? kExitOk
+             : kExitError;
 }
 
 }  // namespace
@@ -95,8 +98,11 @@ void AddTrainCommands(CLI::App& app, Action* action) {
   auto args = std::make_shared<TrainArgs>();
   auto* t = app.add_subcommand("train", "Run a training job under SageMaker's training contract");
   TrainingJobSpec& s = args->spec;
-  t->add_option("ENTRY_POINT", s.entry_point,
-                "script (.py, run with --python) or program; relative to --source-dir if given");
+  auto* entry = t->add_option(
+      "ENTRY_POINT", s.entry_point,
+      "script (.py, run with --python) or program; relative to --source-dir if given");
+  t->add_option("--entry-point", s.entry_point, "the same as ENTRY_POINT (SageMaker's entry_point)")
+      ->excludes(entry);
   t->add_option("--algorithm", s.algorithm, "a built-in algorithm instead: linear-learner");
   t->add_option("--source-dir", s.source_dir,
                 "folder copied into the job's code/ (recorded by digest)");

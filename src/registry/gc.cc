@@ -1,16 +1,18 @@
 #include <unordered_set>
 
 #include "cairn/core/parallel.h"
+#include "cairn/registry/layout.h"
 #include "cairn/registry/registry.h"
-#include "layout.h"
 #include "locks.h"
 
 namespace cairn {
 
 using namespace registry;
+using namespace layout;
 
 Result<GcReport> Registry::CollectGarbage(bool dry_run) {
-  CAIRN_ASSIGN_OR_RETURN(auto lock, StoreLock::Acquire(*store_, StoreLock::Kind::kExclusive));
+  CAIRN_ASSIGN_OR_RETURN(auto lock,
+                         StoreLock::Acquire(*store_, StoreLock::Kind::kExclusive, *clock_));
   // Mark: every chunk of every version of every group.
   std::unordered_set<std::string> referenced;
   CAIRN_ASSIGN_OR_RETURN(auto groups, ListGroups());
@@ -21,7 +23,7 @@ Result<GcReport> Registry::CollectGarbage(bool dry_run) {
         for (const auto& c : f.chunks) referenced.insert(ChunkKey(c.sha256));
   }
   // Sweep.
-  CAIRN_ASSIGN_OR_RETURN(auto chunks, store_->List("chunks/sha256/"));
+  CAIRN_ASSIGN_OR_RETURN(auto chunks, store_->List(ChunksPrefix()));
   std::vector<ObjectInfo> garbage;
   GcReport report;
   for (auto& o : chunks) {

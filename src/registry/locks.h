@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "cairn/core/clock.h"
 #include "cairn/storage/object_store.h"
 
 namespace cairn::registry {
@@ -16,7 +17,9 @@ class StoreLock {
  public:
   enum class Kind { kShared, kExclusive };
   // Takes the lock: kPreconditionFailed if a conflicting live lock exists (and nothing is held).
-  static Result<std::unique_ptr<StoreLock>> Acquire(ObjectStore& store, Kind kind);
+  // `clock` decides expiry: the new lock's and whether another one is stale.
+  static Result<std::unique_ptr<StoreLock>> Acquire(ObjectStore& store, Kind kind,
+                                                    const Clock& clock = Clock::System());
   ~StoreLock();  // releases (deletes the lock object); best effort
   StoreLock(const StoreLock&) = delete;
   StoreLock& operator=(const StoreLock&) = delete;

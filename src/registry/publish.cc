@@ -11,9 +11,9 @@
 #include "cairn/core/file.h"
 #include "cairn/core/parallel.h"
 #include "cairn/core/sha256.h"
+#include "cairn/registry/layout.h"
 #include "cairn/registry/registry.h"
 #include "chunker.h"
-#include "layout.h"
 #include "locks.h"
 #include "manifest.h"
 
@@ -21,6 +21,7 @@ namespace cairn {
 
 namespace fs = std::filesystem;
 using namespace registry;
+using namespace layout;
 
 namespace {
 
@@ -60,7 +61,7 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
   // gc runs, wait for it (up to about a minute).
   std::unique_ptr<StoreLock> lock;
   for (int attempt = 1;; ++attempt) {
-    auto l = StoreLock::Acquire(*store_, StoreLock::Kind::kShared);
+    auto l = StoreLock::Acquire(*store_, StoreLock::Kind::kShared, *clock_);
     if (l.ok()) {
       lock = std::move(l).value();
       break;

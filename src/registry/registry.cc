@@ -1,14 +1,17 @@
 #include "cairn/registry/registry.h"
 
+#include <cstdlib>
+
 #include <set>
 
+#include "cairn/registry/layout.h"
 #include "chunk_cache.h"
-#include "layout.h"
 #include "manifest.h"
 
 namespace cairn {
 
 using namespace registry;
+using namespace layout;
 
 std::string_view ApprovalName(Approval a) {
   switch (a) {
@@ -21,14 +24,38 @@ std::string_view ApprovalName(Approval a) {
   }
 }
 
-Registry::Registry(std::unique_ptr<ObjectStore> store, const std::string& cache_dir)
-    : store_(std::move(store)) {
+Registry::Registry(std::unique_ptr<ObjectStore> store, const std::string& cache_dir,
+                   const Clock& clock)
+    : store_(std::move(store)), clock_(&clock) {
   if (!cache_dir.empty()) cache_ = std::make_unique<ChunkCache>(cache_dir);
 }
 
 Registry::~Registry() = default;
 
 std::string registry::DefaultCacheDir() { return ChunkCache::DefaultDir(); }
+
+std::string registry::DataDir(const std::string& name) {
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x)
+    return std::string(x) + "/cairn/" + name;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : ".") + "/.local/share/cairn/" + name;
+}
+
+std::string registry::StoreUri(const std::string& uri) {
+  if (!uri.empty()) return uri;
+  if (const char* s = std::getenv("CAIRN_STORE"); s && *s) return s;
+  return DataDir("store");
+}
+
+Result<std::unique_ptr<Registry>> OpenRegistry(const std::string& uri) {
+  const std::string resolved = registry::StoreUri(uri);
+  CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(resolved));
+  const char* off = std::getenv("CAIRN_CACHE_DIR");
+  const bool remote = resolved.compare(0, 5, "s3://") == 0;
+  std::string cache =
+      remote && !(off && std::string(off) == "off") ? registry::DefaultCacheDir() : "";
+  return std::make_unique<Registry>(std::move(store), cache);
+}
 
 uint64_t VersionInfo::total_size() const {
   uint64_t n = 0;
@@ -83,12 +110,10 @@ Status Registry::Decorate(VersionInfo& v) {
       if (s == "Rejected") v.approval = Approval::kRejected;
     }
   }
-  CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(GroupPrefix(v.group) + "aliases/"));
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(AliasesPrefix(v.group)));
   std::set<std::string> names;
-  for (const auto& o : objects) {
-    std::string rest = o.key.substr(GroupPrefix(v.group).size() + 8);
-    names.insert(rest.substr(0, rest.find('/')));
-  }
+  for (const auto& o : objects)
+    if (auto name = SegmentAfter(o.key, AliasesPrefix(v.group))) names.insert(*name);
   for (const auto& name : names) {
     CAIRN_ASSIGN_OR_RETURN(AliasState st, ReadAlias(v.group, name));
     if (!st.stack.empty() && st.stack.back().version == v.version) v.aliases.push_back(name);
@@ -123,14 +148,12 @@ Result<VersionInfo> Registry::Resolve(const std::string& ref) {
 }
 
 Result<std::vector<std::string>> Registry::ListGroups() {
-  CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List("registry/groups/"));
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(GroupsPrefix()));
   std::set<std::string> groups;
   for (const auto& o : objects) {
-    std::string rest = o.key.substr(16);
-    size_t slash = rest.find('/');
-    if (slash != std::string::npos && rest.compare(slash, 10, "/versions/") == 0) {
-      groups.insert(rest.substr(0, slash));
-    }
+    auto group = SegmentAfter(o.key, GroupsPrefix());
+    if (group && o.key.compare(0, VersionsPrefix(*group).size(), VersionsPrefix(*group)) == 0)
+      groups.insert(*group);
   }
   return std::vector<std::string>(groups.begin(), groups.end());
 }

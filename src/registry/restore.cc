@@ -9,15 +9,16 @@
 #include "cairn/core/file.h"
 #include "cairn/core/parallel.h"
 #include "cairn/core/sha256.h"
+#include "cairn/registry/layout.h"
 #include "cairn/registry/registry.h"
 #include "chunk_cache.h"
-#include "layout.h"
 #include "manifest.h"
 
 namespace cairn {
 
 namespace fs = std::filesystem;
 using namespace registry;
+using namespace layout;
 
 // Fetches a chunk into `dest` (exactly chunk.size bytes) from the cache or the store, and checks
 // its SHA-256 there before anyone uses the bytes.

@@ -4,12 +4,13 @@
 #include <memory>
 #include "cairn/core/parallel.h"
 #include "cairn/core/sha256.h"
+#include "cairn/registry/layout.h"
 #include "cairn/registry/registry.h"
-#include "layout.h"
 
 namespace cairn {
 
 using namespace registry;
+using namespace layout;
 
 Result<VerifyReport> Registry::Verify(const std::string& group) {
   std::vector<std::string> groups;

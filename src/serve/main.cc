@@ -6,15 +6,29 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <thread>
 
-#include "../cli/commands.h"
 #include "cairn/serving/endpoint.h"
 #include "cairn/serving/native.h"
 #include "cairn/serving/server.h"
 
+namespace {
+
+// One line on stderr, exit status 2 (as every cairn command).
+int Fail(const cairn::Status& status) {
+  std::string msg = status.message();
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
+  std::fprintf(stderr, "cairn-serve: %s\n", msg.c_str());
+  return 2;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  CLI::App app{"cairn-serve: serve a model version over HTTP (SageMaker's inference contract)"};
+  CLI::App app{"serve a model version over HTTP (SageMaker's inference contract)", "cairn serve"};
   std::string ref, store, work_dir;
   cairn::ServeOptions options;
   cairn::ServerOptions server;
@@ -39,6 +53,8 @@ int main(int argc, char** argv) {
   app.add_option("--work-dir", work_dir,
                  "where versions are restored (default a folder under /tmp)");
   CLI11_PARSE(app, argc, argv);
+  // CAIRN_PARSE_ONLY=1: check the command line and stop (tests/cli checks documented ones).
+  if (const char* p = std::getenv("CAIRN_PARSE_ONLY"); p && std::string(p) == "1") return 0;
 
   // SIGTERM / SIGINT are taken by one thread, which stops the server gracefully.
   sigset_t signals;
@@ -48,11 +64,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto registry = cairn::cli::OpenRegistryAt(store);
-  if (!registry.ok()) return cairn::cli::Fail(registry.status());
+  auto registry = cairn::OpenRegistry(store);
+  if (!registry.ok()) return Fail(registry.status());
   if (work_dir.empty()) work_dir = "/tmp/cairn-serve-" + std::to_string(::getpid());
   cairn::Endpoint endpoint(**registry, ref, options, cairn::LoadNativeModel, work_dir);
-  if (cairn::Status st = endpoint.Start(); !st.ok()) return cairn::cli::Fail(st);
+  if (cairn::Status st = endpoint.Start(); !st.ok()) return Fail(st);
   std::fprintf(stderr, "cairn-serve: serving %s (%s) on http://%s:%d\n",
                endpoint.current()->ref.c_str(), endpoint.current()->model->kind().c_str(),
                server.host.c_str(), server.port);
@@ -72,5 +88,5 @@ int main(int argc, char** argv) {
   }
   std::error_code ec;
   std::filesystem::remove_all(work_dir, ec);
-  return st.ok() ? 0 : cairn::cli::Fail(st);
+  return st.ok() ? 0 : Fail(st);
 }

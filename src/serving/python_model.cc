@@ -1,11 +1,7 @@
 // Python handlers: worker processes running cairn's shim (python/cairn_serving_shim.py), one
 // request at a time each, over a pair of pipes. A worker that dies is restarted and the request
 // it held is answered with an error.
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,11 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "cairn/core/file.h"
+#include "cairn/core/subprocess.h"
 #include "cairn/serving/model.h"
 #include "cairn_shim.h"
-
-extern char** environ;
 
 namespace cairn {
 namespace {
@@ -28,43 +22,21 @@ using Json = nlohmann::json;
 
 class Worker {
  public:
+  // The worker reads frames on stdin and writes them on stdout; its stderr is cairn-serve's.
   static Result<std::unique_ptr<Worker>> Start(const std::vector<std::string>& argv) {
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
-      return Status::FromErrno("pipe", errno);
-    std::vector<std::string> args = argv;
-    std::vector<char*> cargs;
-    for (auto& a : args) cargs.push_back(a.data());
-    cargs.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) return Status::FromErrno("fork", errno);
-    if (pid == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      sigset_t none;  // cairn-serve blocks SIGTERM and ignores SIGPIPE; the worker must not
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::signal(SIGPIPE, SIG_DFL);
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::execve(cargs[0], cargs.data(), environ);
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
+    SubprocessOptions o;
+    o.argv = argv;
+    o.new_process_group = false;  // cairn-serve's group: a Ctrl-C reaches the workers too
+    o.stdin_mode = SubprocessOptions::Stdio::kPipe;
+    o.stdout_mode = SubprocessOptions::Stdio::kPipe;
+    CAIRN_ASSIGN_OR_RETURN(auto proc, Subprocess::Start(o));
     std::unique_ptr<Worker> w(new Worker());
-    w->pid_ = pid;
-    w->to_ = UniqueFd(in[1]);
-    w->from_ = UniqueFd(out[0]);
+    w->proc_ = std::move(proc);
     return w;
   }
   ~Worker() {
-    to_ = UniqueFd();
-    from_ = UniqueFd();
-    ::kill(pid_, SIGKILL);
-    int st;
-    ::waitpid(pid_, &st, 0);
+    proc_->CloseStdin();
+    proc_.reset();  // SIGKILL and reaped
   }
 
   Status Send(const Json& header, std::string_view body) {
@@ -74,7 +46,7 @@ class Worker {
     frame += h;
     frame.append(body);
     for (size_t done = 0; done < frame.size();) {
-      ssize_t n = ::write(to_.get(), frame.data() + done, frame.size() - done);
+      ssize_t n = ::write(proc_->stdin_fd(), frame.data() + done, frame.size() - done);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return Status::IOError("the worker's pipe closed");
       done += static_cast<size_t>(n);
@@ -95,34 +67,29 @@ class Worker {
 
   // How the process ended ("" while it runs).
   std::string ExitDescription() {
-    int st = 0;
-    if (::waitpid(pid_, &st, WNOHANG) != pid_) {
+    if (!proc_->Poll()) {
       ::usleep(20000);
-      if (::waitpid(pid_, &st, WNOHANG) != pid_) return "";
+      proc_->Poll();
     }
-    reaped_ = true;
-    return WIFEXITED(st) ? "exit status " + std::to_string(WEXITSTATUS(st))
-                         : "signal " + std::to_string(WTERMSIG(st));
+    return proc_->Describe();
   }
 
  private:
   Worker() = default;
   Status ReadExact(char* buf, size_t n, int timeout_ms) {
     for (size_t done = 0; done < n;) {
-      pollfd p{from_.get(), POLLIN, 0};
+      pollfd p{proc_->stdout_fd(), POLLIN, 0};
       int r = ::poll(&p, 1, timeout_ms);
       if (r < 0 && errno == EINTR) continue;
       if (r == 0) return Status::Transient("the worker did not answer in time");
-      ssize_t got = ::read(from_.get(), buf + done, n - done);
-      if (got < 0 && errno == EINTR) continue;
+      ssize_t got = ::read(proc_->stdout_fd(), buf + done, n - done);
+      if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (got <= 0) return Status::IOError("the worker died");
       done += static_cast<size_t>(got);
     }
     return Status::OK();
   }
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  UniqueFd to_, from_;
+  std::unique_ptr<Subprocess> proc_;
 };
 
 class PythonModel : public LoadedModel {

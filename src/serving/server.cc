@@ -3,8 +3,6 @@
 #include <deque>
 #include <functional>
 
-#include "http_server.h"
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -12,6 +10,9 @@
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include "cairn/core/thread_pool.h"
+#include "cairn/net/http_server.h"
 
 namespace cairn {
 
@@ -100,31 +101,21 @@ struct InferenceServer::Impl {
   Endpoint& endpoint;
   ServerOptions options;
   Metrics metrics;
-  std::unique_ptr<serving::HttpServer> http;
+  std::unique_ptr<net::HttpServer> http;
   std::mutex mu;
-  std::condition_variable cv;      // the poller's
-  std::condition_variable job_cv;  // the pool's
+  std::condition_variable cv;  // the poller's
   bool stopping = false;
   std::thread poller;
   // Blocking models (Python workers) run here, off the event loops.
-  std::deque<std::function<void()>> jobs;
-  std::vector<std::thread> pool;
+  std::unique_ptr<ThreadPool> pool;
 
   Impl(Endpoint& e, ServerOptions o) : endpoint(e), options(std::move(o)) {}
 
-  void Post(std::function<void()> job) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      jobs.push_back(std::move(job));
-    }
-    job_cv.notify_one();
-  }
-
-  void Invocations(serving::HttpRequest& req, serving::Respond respond) {
+  void Invocations(net::HttpRequest& req, net::Respond respond) {
     const auto start = std::chrono::steady_clock::now();
     auto version = endpoint.current();  // held until the answer is sent
     if (!version) {
-      serving::HttpResponse r;
+      net::HttpResponse r;
       r.status = 503;
       r.body = ErrorJson("no model is loaded yet");
       return respond(std::move(r));
@@ -137,7 +128,7 @@ struct InferenceServer::Impl {
     in.accept = req.Header("accept");
     in.custom_attributes = req.Header("x-amzn-sagemaker-custom-attributes");
     auto answer = [this, version, respond, start](InvokeResponse out) {
-      serving::HttpResponse r;
+      net::HttpResponse r;
       r.status = out.status;
       r.content_type = out.content_type;
       r.body = std::move(out.body);
@@ -150,15 +141,15 @@ struct InferenceServer::Impl {
     if (version->model->kind() == "native") {  // decoded here; batched off the event loop
       version->model->InvokeAsync(in, std::move(answer));
     } else {  // Python workers block: a pool thread waits for them
-      Post([version, in = std::move(in), answer = std::move(answer)]() {
+      pool->Post([version, in = std::move(in), answer = std::move(answer)]() {
         answer(version->model->Invoke(in));
       });
     }
   }
 
-  void Handle(serving::HttpRequest& req, serving::Respond respond) {
+  void Handle(net::HttpRequest& req, net::Respond respond) {
     std::string path = req.target.substr(0, req.target.find('?'));
-    serving::HttpResponse r;
+    net::HttpResponse r;
     auto method = [&](const char* want) {
       if (req.method == want) return true;
       r.status = 405;
@@ -195,33 +186,18 @@ InferenceServer::~InferenceServer() { Stop(); }
 
 Status InferenceServer::Run() {
   Impl& s = *impl_;
-  serving::HttpServer::Options ho;
+  s.pool = std::make_unique<ThreadPool>(static_cast<size_t>(std::max(1, s.options.threads)));
+  net::HttpServer::Options ho;
   ho.host = s.options.host;
   ho.port = s.options.port;
   ho.max_body = kMaxPayloadBytes;
-  auto http =
-      serving::HttpServer::Listen(ho, [&s](serving::HttpRequest& req, serving::Respond respond) {
-        s.Handle(req, std::move(respond));
-      });
+  auto http = net::HttpServer::Listen(
+      ho, [&s](net::HttpRequest& req, net::Respond respond) { s.Handle(req, std::move(respond)); });
   if (!http.ok()) return http.status();
   {
     std::lock_guard<std::mutex> lock(s.mu);
     s.http = std::move(*http);
     if (s.stopping) return Status::OK();
-  }
-  for (int i = 0; i < std::max(1, s.options.threads); ++i) {
-    s.pool.emplace_back([&s] {
-      std::unique_lock<std::mutex> lock(s.mu);
-      for (;;) {
-        s.job_cv.wait(lock, [&s] { return s.stopping || !s.jobs.empty(); });
-        if (s.jobs.empty()) return;  // stopping, and nothing left to answer
-        auto job = std::move(s.jobs.front());
-        s.jobs.pop_front();
-        lock.unlock();
-        job();
-        lock.lock();
-      }
-    });
   }
   s.poller = std::thread([&s] {
     std::unique_lock<std::mutex> lock(s.mu);
@@ -241,8 +217,7 @@ Status InferenceServer::Run() {
     s.stopping = true;
   }
   s.cv.notify_all();
-  s.job_cv.notify_all();
-  for (auto& t : s.pool) t.join();
+  s.pool->Shutdown();  // requests queued for the Python workers are answered first
   if (s.poller.joinable()) s.poller.join();
   return Status::OK();
 }

@@ -19,7 +19,7 @@ Connection::Connection(std::string bucket, S3Options options)
   }
 }
 
-Result<http::Response> Connection::Send(const Call& call) {
+Result<net::Response> Connection::Send(const Call& call) {
   // Path-style addressing: /<bucket>/<key>.
   const std::string path = "/" + bucket_ + (call.key.empty() ? "" : "/" + call.key);
   std::string url = scheme_host_ + sigv4::UriEncode(path, true);
@@ -40,7 +40,7 @@ Result<http::Response> Connection::Send(const Call& call) {
     sigv4::Request sreq{call.method, host_, path, call.query, call.headers, payload};
     sreq.headers.emplace_back("x-amz-content-sha256", payload);
     auto sig = sigv4::Sign(sreq, options_.credentials, options_.region, "s3", std::time(nullptr));
-    http::Request req{call.method, url, call.headers, call.body, call.body_size, call.sink};
+    net::Request req{call.method, url, call.headers, call.body, call.body_size, call.sink};
     req.headers.emplace_back("x-amz-content-sha256", payload);
     req.headers.emplace_back("x-amz-date", sig.amz_date);
     req.headers.emplace_back("Authorization", sig.authorization);

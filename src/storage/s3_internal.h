@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "cairn/net/http_client.h"
 #include "cairn/storage/s3_store.h"
-#include "http_client.h"
 
 namespace cairn::s3 {
 
@@ -17,7 +17,7 @@ std::string XmlEscape(const std::string& s);
 // Turns a non-2xx response into the Status kinds of object_store.h, with S3's error code and
 // message: 404 kNotFound, 403 kPermissionDenied, 412 kPreconditionFailed, 5xx/429/409
 // kTransient, 400/416 kInvalidArgument.
-Status ErrorFromResponse(const http::Response& resp, const std::string& what);
+Status ErrorFromResponse(const net::Response& resp, const std::string& what);
 
 // RFC 1123 ("Wed, 21 Oct 2015 07:28:00 GMT") or ISO 8601 ("2015-10-21T07:28:00.000Z") to
 // milliseconds since the epoch; 0 if it does not parse.
@@ -38,14 +38,14 @@ class Connection {
     std::string method;
     std::string key;  // full key in the bucket ("" for bucket-level calls)
     std::vector<std::pair<std::string, std::string>> query;
-    http::Headers headers;
+    net::Headers headers;
     const uint8_t* body = nullptr;
     size_t body_size = 0;
     const ByteSink* sink = nullptr;
     bool idempotent = true;
   };
   // Sends the call, retrying idempotent ones on transient failures; returns any HTTP response.
-  Result<http::Response> Send(const Call& call);
+  Result<net::Response> Send(const Call& call);
 
   const std::string& bucket() const { return bucket_; }
   const S3Options& options() const { return options_; }
@@ -55,7 +55,7 @@ class Connection {
   S3Options options_;
   std::string scheme_host_;  // "http://127.0.0.1:7480"
   std::string host_;         // "127.0.0.1:7480"
-  http::Client client_;
+  net::Client client_;
 };
 
 // Uploads one object as a multipart upload: `first` holds the first part, the rest is read from

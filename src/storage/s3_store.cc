@@ -44,7 +44,7 @@ class S3Store final : public ObjectStore {
 
  private:
   std::string Full(const std::string& key) const { return prefix_ + key; }
-  Status ErrorFor(const http::Response& resp, const std::string& op, const std::string& key) const {
+  Status ErrorFor(const net::Response& resp, const std::string& op, const std::string& key) const {
     Status st = s3::ErrorFromResponse(resp, op + " " + uri() + "/" + key);
     if (resp.status == 404 && op == "HEAD")
       return Status::NotFound("no object '" + key + "' in " + uri());

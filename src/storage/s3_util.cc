@@ -110,7 +110,7 @@ int64_t ParseHttpTime(const std::string& s) {
   return ms;
 }
 
-Status ErrorFromResponse(const http::Response& resp, const std::string& what) {
+Status ErrorFromResponse(const net::Response& resp, const std::string& what) {
   std::string code = XmlFirst(resp.body, "Code");
   std::string message = XmlFirst(resp.body, "Message");
   std::string text = what + ": " +

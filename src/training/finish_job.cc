@@ -93,26 +93,26 @@ Status Upload(JobRun& run) {
 
 void FinishJob(JobRun& run) {
   TrainingJob& job = run.job;
-  if (job.status != "Failed") {
+  if (job.status != TrainingJobStatus::kFailed) {
     const bool ok = job.exit_code == 0;
     if (!run.stop_reason.empty()) {
-      job.status = "Stopped";  // what the program saved on SIGTERM is still kept
+      job.status = TrainingJobStatus::kStopped;  // what the program saved on SIGTERM is still kept
     } else if (!ok) {
       run.Fail(FailureReason(run));
     }
   }
-  if (job.status != "Failed") {
+  if (job.status != TrainingJobStatus::kFailed) {
     run.Transition("Uploading", "Uploading generated training model");
     Status st = Upload(run);
     if (!st.ok())
       run.Fail("ClientError: uploading the model failed: " + st.message());
-    else if (job.status != "Stopped")
-      job.status = "Completed";
+    else if (job.status != TrainingJobStatus::kStopped)
+      job.status = TrainingJobStatus::kCompleted;
   }
   job.ended_ms = NowMs();
-  if (job.status == "Completed") {
+  if (job.status == TrainingJobStatus::kCompleted) {
     run.Transition("Completed", "Training job completed");
-  } else if (job.status == "Stopped") {
+  } else if (job.status == TrainingJobStatus::kStopped) {
     run.Transition(run.stop_reason == "MaxRuntimeExceeded" ? "MaxRuntimeExceeded" : "Stopped",
                    run.stop_reason == "MaxRuntimeExceeded"
                        ? "Training job stopped: it exceeded its maximum run time"

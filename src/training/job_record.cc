@@ -2,6 +2,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "cairn/registry/layout.h"
 #include "cairn/training/job.h"
 
 namespace cairn {
@@ -9,10 +10,6 @@ namespace cairn {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-constexpr char kJobs[] = "training/jobs/";
-constexpr char kLogs[] = "training/logs/";
-constexpr char kStop[] = "training/stop/";
 
 Json SpecToJson(const TrainingJobSpec& s) {
   Json defs = Json::array();
@@ -73,7 +70,7 @@ std::string TrainingJobToJson(const TrainingJob& job) {
   Json j = {{"format", "cairn.training-job/1"},
             {"name", job.name},
             {"arn", job.arn},
-            {"status", job.status},
+            {"status", TrainingJobStatusName(job.status)},
             {"secondary_status", job.secondary_status},
             {"failure_reason", job.failure_reason},
             {"created_ms", job.created_ms},
@@ -94,6 +91,30 @@ std::string TrainingJobToJson(const TrainingJob& job) {
   return j.dump(2) + "\n";
 }
 
+const char* TrainingJobStatusName(TrainingJobStatus s) {
+  switch (s) {
+    case TrainingJobStatus::kInProgress:
+      return "InProgress";
+    case TrainingJobStatus::kCompleted:
+      return "Completed";
+    case TrainingJobStatus::kFailed:
+      return "Failed";
+    case TrainingJobStatus::kStopping:
+      return "Stopping";
+    case TrainingJobStatus::kStopped:
+      return "Stopped";
+  }
+  return "InProgress";
+}
+
+Result<TrainingJobStatus> ParseTrainingJobStatus(const std::string& name) {
+  for (auto s :
+       {TrainingJobStatus::kInProgress, TrainingJobStatus::kCompleted, TrainingJobStatus::kFailed,
+        TrainingJobStatus::kStopping, TrainingJobStatus::kStopped})
+    if (name == TrainingJobStatusName(s)) return s;
+  return Status::InvalidArgument("unknown training job status '" + name + "'");
+}
+
 Result<TrainingJob> TrainingJobFromJson(const std::string& text) {
   Json j = Json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || j.value("format", "") != "cairn.training-job/1")
@@ -102,7 +123,9 @@ Result<TrainingJob> TrainingJobFromJson(const std::string& text) {
     TrainingJob job;
     job.name = j.value("name", "");
     job.arn = j.value("arn", "");
-    job.status = j.value("status", "");
+    auto status = ParseTrainingJobStatus(j.value("status", ""));
+    if (!status.ok()) return Status::Corrupt("training job record: " + status.status().message());
+    job.status = *status;
     job.secondary_status = j.value("secondary_status", "");
     job.failure_reason = j.value("failure_reason", "");
     job.created_ms = j.value("created_ms", int64_t{0});
@@ -160,7 +183,7 @@ std::string JobNameFromBase(const std::string& base, int64_t now_ms) {
 Status JobStore::Create(const TrainingJob& job) {
   CAIRN_RETURN_IF_ERROR(ValidateJobName(job.name));
   auto put =
-      PutString(store_, kJobs + job.name + ".json", TrainingJobToJson(job), PutOptions::IfAbsent());
+      PutString(store_, layout::JobKey(job.name), TrainingJobToJson(job), PutOptions::IfAbsent());
   if (put.status().code() == Status::Code::kPreconditionFailed ||
       put.status().code() == Status::Code::kAlreadyExists) {
     return Status::AlreadyExists("training job name " + job.name +
@@ -170,12 +193,12 @@ Status JobStore::Create(const TrainingJob& job) {
 }
 
 Status JobStore::Save(const TrainingJob& job) {
-  return PutString(store_, kJobs + job.name + ".json", TrainingJobToJson(job)).status();
+  return PutString(store_, layout::JobKey(job.name), TrainingJobToJson(job)).status();
 }
 
 Result<TrainingJob> JobStore::Load(const std::string& name) {
   CAIRN_RETURN_IF_ERROR(ValidateJobName(name));
-  auto text = GetString(store_, kJobs + name + ".json");
+  auto text = GetString(store_, layout::JobKey(name));
   if (text.status().code() == Status::Code::kNotFound)
     return Status::NotFound("no training job named " + name);
   if (!text.ok()) return text.status();
@@ -183,13 +206,10 @@ Result<TrainingJob> JobStore::Load(const std::string& name) {
 }
 
 Result<std::vector<std::string>> JobStore::ListNames() {
-  CAIRN_ASSIGN_OR_RETURN(auto objects, store_.List(kJobs));
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store_.List(layout::JobsPrefix()));
   std::vector<std::string> names;
-  for (const auto& o : objects) {
-    std::string n = o.key.substr(sizeof(kJobs) - 1);
-    if (n.size() > 5 && n.compare(n.size() - 5, 5, ".json") == 0)
-      names.push_back(n.substr(0, n.size() - 5));
-  }
+  for (const auto& o : objects)
+    if (auto name = layout::JsonNameAfter(o.key, layout::JobsPrefix())) names.push_back(*name);
   return names;
 }
 
@@ -200,12 +220,12 @@ Status JobStore::AppendLog(const std::string& name, const std::string& host, int
   PutOptions o;
   o.sync = false;  // logs are best effort; the record is what must be durable
   o.content_type = "text/plain";
-  return PutString(store_, kLogs + name + "/" + host + "/" + s, bytes, o).status();
+  return PutString(store_, layout::JobLogsPrefix(name) + host + "/" + s, bytes, o).status();
 }
 
 Result<std::vector<JobStore::LogPiece>> JobStore::ReadLogs(
     const std::string& name, const std::map<std::string, int64_t>& after) {
-  const std::string prefix = kLogs + name + "/";
+  const std::string prefix = layout::JobLogsPrefix(name);
   CAIRN_ASSIGN_OR_RETURN(auto objects, store_.List(prefix));
   std::vector<LogPiece> out;
   for (const auto& o : objects) {
@@ -223,11 +243,11 @@ Result<std::vector<JobStore::LogPiece>> JobStore::ReadLogs(
 
 Status JobStore::RequestStop(const std::string& name) {
   CAIRN_RETURN_IF_ERROR(Load(name).status());
-  return PutString(store_, kStop + name, "stop\n").status();
+  return PutString(store_, layout::JobStopKey(name), "stop\n").status();
 }
 
 Result<bool> JobStore::StopRequested(const std::string& name) {
-  auto h = store_.Head(kStop + name);
+  auto h = store_.Head(layout::JobStopKey(name));
   if (h.ok()) return true;
   if (h.status().code() == Status::Code::kNotFound) return false;
   return h.status();

@@ -96,8 +96,13 @@ Status RunPrograms(JobRun& run) {
   for (auto& h : run.hosts) {
     auto env = spec.environment;
     for (auto& [k, v] : ContractEnvironment(h.contract)) env[k] = v;
-    CAIRN_ASSIGN_OR_RETURN(h.process,
-                           ChildProcess::Start(Command(run, h), env, h.contract.Path("code")));
+    SubprocessOptions po;
+    po.argv = Command(run, h);
+    po.env = std::move(env);
+    po.cwd = h.contract.Path("code");
+    po.stdout_mode = SubprocessOptions::Stdio::kPipe;  // stdout and stderr: the job's log
+    po.stderr_to_stdout = true;
+    CAIRN_ASSIGN_OR_RETURN(h.process, Subprocess::Start(po));
   }
   const auto tick =
       std::chrono::milliseconds(static_cast<int64_t>(run.options.tick_seconds * 1000));
@@ -111,7 +116,7 @@ Status RunPrograms(JobRun& run) {
     if (kill_at) return;
     if (!reason.empty()) {
       run.stop_reason = reason;
-      run.job.status = "Stopping";
+      run.job.status = TrainingJobStatus::kStopping;
       run.Transition("Stopping", reason == "MaxRuntimeExceeded"
                                      ? "The job exceeded its maximum run time; stopping it"
                                      : "Stopping the training job");
@@ -124,8 +129,8 @@ Status RunPrograms(JobRun& run) {
     std::vector<pollfd> fds;
     std::vector<size_t> which;
     for (size_t i = 0; i < run.hosts.size(); ++i) {
-      if (run.hosts[i].process->output_fd() >= 0) {
-        fds.push_back(pollfd{run.hosts[i].process->output_fd(), POLLIN, 0});
+      if (run.hosts[i].process->stdout_fd() >= 0) {
+        fds.push_back(pollfd{run.hosts[i].process->stdout_fd(), POLLIN, 0});
         which.push_back(i);
       }
     }

@@ -7,12 +7,12 @@
 #include <vector>
 
 #include "cairn/core/clock.h"
+#include "cairn/core/subprocess.h"
 #include "cairn/training/job.h"
 #include "cairn/training/runner.h"
 #include "checkpoint_mirror.h"
 #include "contract.h"
 #include "metrics.h"
-#include "process.h"
 
 namespace cairn::training {
 
@@ -20,7 +20,7 @@ using cairn::NowMs;
 
 struct HostRun {
   HostContract contract;
-  std::unique_ptr<ChildProcess> process;
+  std::unique_ptr<Subprocess> process;
   std::unique_ptr<CheckpointMirror> mirror;
   std::string partial_line;  // output not yet ended by a newline
   std::string unsent_log;    // output not yet appended to the store

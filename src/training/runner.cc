@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "cairn/net/port.h"
 #include "cairn/storage/transfer.h"
 #include "run_state.h"
 
@@ -34,7 +35,7 @@ void JobRun::Transition(const std::string& status, const std::string& message) {
 }
 
 void JobRun::Fail(const std::string& reason) {
-  job.status = "Failed";
+  job.status = TrainingJobStatus::kFailed;
   job.failure_reason = reason.substr(0, 1024);
 }
 
@@ -94,7 +95,7 @@ Status PrepareWorkspaces(JobRun& run) {
   run.Transition("Downloading", "Downloading input data and code");
   std::vector<std::string> hosts;
   for (int i = 1; i <= spec.instance_count; ++i) hosts.push_back("algo-" + std::to_string(i));
-  const int port = FreeLocalPort();
+  const int port = net::FreeLocalPort();
   const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   // The program: a built-in algorithm, or the entry point inside the source folder (or alone).
   std::string entry_name = spec.algorithm;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/core/clock.h"
 #include "cairn/core/file.h"
 #include "cairn/formats/weights.h"
 #include "cairn/storage/object_store.h"
@@ -95,7 +96,10 @@ class Registry {
   // `cache_dir`: a local chunk cache shared by all versions and processes, so that restoring a
   // second version fetches only the chunks the cache lacks (worth it for remote stores; empty:
   // no cache). registry::DefaultCacheDir() gives the XDG location.
-  explicit Registry(std::unique_ptr<ObjectStore> store, const std::string& cache_dir = "");
+  // `clock` decides when a lock left by a crashed publisher or gc has expired (tests pass a
+  // ManualClock); it must outlive the registry.
+  explicit Registry(std::unique_ptr<ObjectStore> store, const std::string& cache_dir = "",
+                    const Clock& clock = Clock::System());
   ~Registry();
 
   ObjectStore& store() { return *store_; }
@@ -160,12 +164,22 @@ class Registry {
 
   std::unique_ptr<ObjectStore> store_;
   std::unique_ptr<registry::ChunkCache> cache_;
+  const Clock* clock_;
 };
 
 namespace registry {
 // $CAIRN_CACHE_DIR, else $XDG_CACHE_HOME/cairn/chunks, else ~/.cache/cairn/chunks.
 std::string DefaultCacheDir();
+// $XDG_DATA_HOME/cairn/<name>, else ~/.local/share/cairn/<name>.
+std::string DataDir(const std::string& name);
+// The store every cairn program uses: `uri` when not empty, else $CAIRN_STORE, else
+// DataDir("store") (a local directory).
+std::string StoreUri(const std::string& uri);
 }  // namespace registry
+
+// The registry over registry::StoreUri(uri), as every cairn program opens it: remote (s3://)
+// stores get the local chunk cache (CAIRN_CACHE_DIR=off disables it). Errors: OpenStore's.
+Result<std::unique_ptr<Registry>> OpenRegistry(const std::string& uri);
 
 // Checks a group or alias name: 1-63 of [A-Za-z0-9-_.], starting with a letter or digit.
 Status ValidateName(const std::string& what, const std::string& name);

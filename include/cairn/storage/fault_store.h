@@ -1,30 +1,43 @@
-// A store wrapper that fails chosen calls, for testing the layers above the storage seam.
+// FaultInjectingStore: a store wrapper that fails chosen calls, and can simulate a crash, for
+// testing the layers above the storage seam (after leveldb's fault-injection Env). Every
+// ObjectStore method is checked, GetInto and Download included, so faulted restores take the same
+// path as real ones.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "cairn/storage/object_store.h"
+#include "cairn/storage/forwarding_store.h"
 
 namespace cairn {
 
-class FaultInjectingStore final : public ObjectStore {
+class FaultInjectingStore final : public ForwardingStore {
  public:
-  explicit FaultInjectingStore(std::unique_ptr<ObjectStore> inner) : inner_(std::move(inner)) {}
+  explicit FaultInjectingStore(std::unique_ptr<ObjectStore> inner)
+      : ForwardingStore(std::move(inner)) {}
 
   // Fails the n-th call (1-based, counting every call from now on) with `error`.
   void FailNthCall(int n, Status error);
-  // Fails calls of `method` ("Head", "Get", "Put", "List", "Delete", or "*") whose key (or
-  // prefix) contains `key_part`, `times` times (-1: always), with `error`.
+  // Fails calls of `method` ("Head", "Get", "GetInto", "Download", "Put", "List", "Delete",
+  // "Sync", or "*") whose key (or prefix) contains `key_part`, `times` times (-1: always).
   void FailMatching(std::string method, std::string key_part, Status error, int times = -1);
-  // Forgets every rule.
+  // The process "dies" at the n-th call from now on: that call and every later one fail with
+  // kIOError("crashed"), as if nothing ran after it.
+  void CrashAtCall(int n);
+  // What a power cut would leave: every Put made with PutOptions::sync = false and not followed
+  // by a Sync() is undone (the object is removed, or its previous bytes put back), as a local
+  // file system may lose writes not yet fsync'd. Returns how many puts were undone. Puts with
+  // sync = true are durable once they return, and stay.
+  Result<int> DropUnsyncedWrites();
+  // Forgets every rule (and a crash), not the record of unsynced writes.
   void Clear();
   // Calls seen so far, e.g. "Put model/1.json".
   std::vector<std::string> calls() const;
 
-  std::string uri() const override { return inner_->uri(); }
   Result<ObjectInfo> Head(const std::string& key) override;
   Status Get(const std::string& key, const ByteSink& sink, ByteRange range) override;
   Result<ObjectInfo> Put(const std::string& key, ByteSource& source,
@@ -32,6 +45,9 @@ class FaultInjectingStore final : public ObjectStore {
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
   Status Delete(const std::string& key) override;
   Status Sync() override;
+  Status GetInto(const std::string& key, uint8_t* dest, uint64_t size) override;
+  Result<ObjectInfo> Download(const std::string& key, const std::string& path,
+                              const DownloadOptions& options) override;
 
  private:
   struct Rule {
@@ -42,10 +58,13 @@ class FaultInjectingStore final : public ObjectStore {
   };
   Status Check(const char* method, const std::string& key);
 
-  std::unique_ptr<ObjectStore> inner_;
   mutable std::mutex mu_;
   std::vector<Rule> rules_;
   std::vector<std::string> calls_;
+  int crash_at_ = 0;  // 0: no crash planned
+  // Unsynced puts since the last Sync(): key -> the bytes before the first of them (nullopt: the
+  // key did not exist).
+  std::map<std::string, std::optional<std::string>> unsynced_;
 };
 
 }  // namespace cairn

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/core/byte_sink.h"
 #include "cairn/core/status.h"
 
 namespace cairn {
@@ -32,9 +33,6 @@ struct ByteRange {
   uint64_t offset = 0;
   std::optional<uint64_t> length;
 };
-
-// Receives an object's bytes in order, in pieces. Returning an error stops the transfer.
-using ByteSink = std::function<Status(const uint8_t* data, size_t size)>;
 
 // Told how many more bytes have been transferred; may be called from several threads at once.
 using ProgressFn = std::function<void(uint64_t bytes)>;

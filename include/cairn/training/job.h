@@ -49,9 +49,22 @@ struct MetricPoint {
   int64_t at_ms = 0;
 };
 
+// TrainingJobStatus as SageMaker names it (DescribeTrainingJob's TrainingJobStatus). A job that
+// failed says why in TrainingJob::failure_reason.
+enum class TrainingJobStatus { kInProgress, kCompleted, kFailed, kStopping, kStopped };
+// "InProgress", "Completed", "Failed", "Stopping", "Stopped".
+const char* TrainingJobStatusName(TrainingJobStatus s);
+// The inverse; kInvalidArgument for any other string.
+Result<TrainingJobStatus> ParseTrainingJobStatus(const std::string& name);
+// Completed, Failed or Stopped: the job will not change again.
+inline bool IsTerminal(TrainingJobStatus s) {
+  return s == TrainingJobStatus::kCompleted || s == TrainingJobStatus::kFailed ||
+         s == TrainingJobStatus::kStopped;
+}
+
 struct TrainingJob {
   std::string name, arn;
-  std::string status = "InProgress";  // InProgress, Completed, Failed, Stopping, Stopped
+  TrainingJobStatus status = TrainingJobStatus::kInProgress;
   std::string secondary_status = "Starting";
   std::string failure_reason;
   int64_t created_ms = 0, started_ms = 0, ended_ms = 0, heartbeat_ms = 0;

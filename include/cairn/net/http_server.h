@@ -1,10 +1,10 @@
-// Private to serving: a small HTTP/1.1 server on epoll, one event loop per core (SO_REUSEPORT
-// spreads connections over them), for /invocations' many small keep-alive requests: a few threads
-// multiplex every connection, so none waits behind dozens of threads for a CPU (cpp-httplib's
-// thread per connection gave p99s of a second at 64 connections on 2 cores). Handlers answer
-// through a Respond callback, at once on the loop's thread (fast handlers) or later from any
-// thread (Python workers). Request bodies need Content-Length; pipelined requests are answered in
-// order; Expect: 100-continue is honoured.
+// The HTTP server of endpoints (cairn-serve) and cairn server: a small HTTP/1.1 server on epoll,
+// one event loop per core (SO_REUSEPORT spreads connections over them), for /invocations' many
+// small keep-alive requests: a few threads multiplex every connection, so none waits behind dozens
+// of threads for a CPU (cpp-httplib's thread per connection gave p99s of a second at 64 connections
+// on 2 cores). Handlers answer through a Respond callback, at once on the loop's thread (fast
+// handlers) or later from any thread (Python workers). Request bodies need Content-Length;
+// pipelined requests are answered in order; Expect: 100-continue is honoured.
 #pragma once
 
 #include <functional>
@@ -15,7 +15,7 @@
 
 #include "cairn/core/status.h"
 
-namespace cairn::serving {
+namespace cairn::net {
 
 struct HttpRequest {
   std::string method, target;
@@ -74,4 +74,4 @@ class HttpServer {
   std::vector<std::unique_ptr<Loop>> loops_;
 };
 
-}  // namespace cairn::serving
+}  // namespace cairn::net

@@ -1,4 +1,4 @@
-#include "http_client.h"
+#include "cairn/net/http_client.h"
 
 #include <curl/curl.h>
 
@@ -6,7 +6,7 @@
 #include <cctype>
 #include <cstring>
 
-namespace cairn::http {
+namespace cairn::net {
 namespace {
 
 struct CurlGlobal {
@@ -50,7 +50,8 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
     }
     return size * n;
   }
-  if (t->resp->body.size() < (1u << 20)) t->resp->body.append(data, size * n);
+  if (t->resp->body.size() < t->req->max_body)
+    t->resp->body.append(data, std::min(size * n, t->req->max_body - t->resp->body.size()));
   return size * n;
 }
 
@@ -169,4 +170,18 @@ Result<Response> Client::Perform(const Request& req) {
   return resp;
 }
 
-}  // namespace cairn::http
+Result<Response> Client::Send(const std::string& method, const std::string& url,
+                              const std::string& body, const Headers& headers, long timeout_s,
+                              size_t max_body) {
+  Request req;
+  req.method = method;
+  req.url = url;
+  req.headers = headers;
+  req.body = reinterpret_cast<const uint8_t*>(body.data());
+  req.body_size = body.size();
+  req.timeout_s = timeout_s;
+  req.max_body = max_body;
+  return Perform(req);
+}
+
+}  // namespace cairn::net

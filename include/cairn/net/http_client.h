@@ -1,4 +1,7 @@
-// Private to the storage layer: HTTP requests through libcurl, with reused connections.
+// The HTTP client every layer uses (S3, the endpoint proxy of cairn server, cairn predict):
+// libcurl easy handles kept in a pool, so connections (and TLS sessions) are reused between
+// requests. Bodies are sent from memory (a retry can send them again) and received into a
+// ByteSink or a string.
 #pragma once
 
 #include <memory>
@@ -7,9 +10,10 @@
 #include <utility>
 #include <vector>
 
-#include "cairn/storage/object_store.h"
+#include "cairn/core/byte_sink.h"
+#include "cairn/core/status.h"
 
-namespace cairn::http {
+namespace cairn::net {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -22,13 +26,15 @@ struct Request {
   size_t body_size = 0;
   // For 2xx responses the body is streamed here; otherwise it is kept in Response::body.
   const ByteSink* sink = nullptr;
-  long timeout_s = 300;
+  long timeout_s = 300;  // the whole exchange, seconds
+  // Response::body keeps at most this many bytes (the rest is dropped): error bodies are small.
+  size_t max_body = 1u << 20;
 };
 
 struct Response {
   long status = 0;
   Headers headers;   // names lower-cased
-  std::string body;  // when no sink took it (capped at 1 MiB)
+  std::string body;  // when no sink took it (at most Request::max_body bytes)
   std::string Header(const std::string& lower_name) const;
 };
 
@@ -46,6 +52,11 @@ class Client {
   // its Status is returned.
   Result<Response> Perform(const Request& request);
 
+  // A request with `body` (empty: none) and "Name: value" `headers`, the response kept whole.
+  Result<Response> Send(const std::string& method, const std::string& url,
+                        const std::string& body = "", const Headers& headers = {},
+                        long timeout_s = 60, size_t max_body = 64u << 20);
+
  private:
   void* Acquire();
   void Release(void* handle);
@@ -53,4 +64,4 @@ class Client {
   std::vector<void*> idle_;
 };
 
-}  // namespace cairn::http
+}  // namespace cairn::net

@@ -1,4 +1,4 @@
-#include "http_server.h"
+#include "cairn/net/http_server.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -19,7 +19,7 @@
 
 #include "cairn/core/file.h"
 
-namespace cairn::serving {
+namespace cairn::net {
 
 namespace {
 
@@ -433,4 +433,4 @@ void HttpServer::Stop() {
   }
 }
 
-}  // namespace cairn::serving
+}  // namespace cairn::net

@@ -1,0 +1,108 @@
+#include "records.h"
+
+namespace cairn::api {
+
+namespace {
+
+// Reads a record's fields; a field of the wrong type is a corrupt record, not an exception.
+template <class R, class F>
+Result<R> Parse(const Json& j, F fill) {
+  try {
+    R r;
+    fill(r);
+    if (r.name.empty()) return Status::Corrupt(std::string(R::kKind) + " record without a name");
+    return r;
+  } catch (const Json::exception& e) {
+    return Status::Corrupt(std::string(R::kKind) + " record: " + e.what());
+  }
+}
+
+}  // namespace
+
+const char* EndpointStatusName(EndpointStatus s) {
+  switch (s) {
+    case EndpointStatus::kCreating:
+      return "Creating";
+    case EndpointStatus::kUpdating:
+      return "Updating";
+    case EndpointStatus::kInService:
+      return "InService";
+    case EndpointStatus::kFailed:
+      return "Failed";
+    case EndpointStatus::kDeleting:
+      return "Deleting";
+  }
+  return "Failed";
+}
+
+Result<EndpointStatus> ParseEndpointStatus(const std::string& name) {
+  for (auto s : {EndpointStatus::kCreating, EndpointStatus::kUpdating, EndpointStatus::kInService,
+                 EndpointStatus::kFailed, EndpointStatus::kDeleting})
+    if (name == EndpointStatusName(s)) return s;
+  return Status::InvalidArgument("unknown endpoint status '" + name + "'");
+}
+
+Json ModelRecord::ToJson() const {
+  return {{"name", name},   {"ref", ref},
+          {"image", image}, {"environment", environment},
+          {"role", role},   {"created_ms", created_ms}};
+}
+
+Result<ModelRecord> ModelRecord::FromJson(const Json& j) {
+  return Parse<ModelRecord>(j, [&](ModelRecord& r) {
+    r.name = j.value("name", "");
+    r.ref = j.value("ref", "");
+    r.image = j.value("image", "");
+    r.environment = j.value("environment", Json::object());
+    r.role = j.value("role", "");
+    r.created_ms = j.value("created_ms", int64_t{0});
+  });
+}
+
+Json EndpointConfigRecord::ToJson() const {
+  return {{"name", name}, {"variants", variants}, {"created_ms", created_ms}};
+}
+
+Result<EndpointConfigRecord> EndpointConfigRecord::FromJson(const Json& j) {
+  return Parse<EndpointConfigRecord>(j, [&](EndpointConfigRecord& r) {
+    r.name = j.value("name", "");
+    r.variants = j.value("variants", Json::array());
+    r.created_ms = j.value("created_ms", int64_t{0});
+  });
+}
+
+Json EndpointRecord::ToJson() const {
+  Json j = {
+      {"name", name},       {"config", config},         {"status", EndpointStatusName(status)},
+      {"failure", failure}, {"created_ms", created_ms}, {"modified_ms", modified_ms}};
+  if (!pending_config.empty()) j["pending_config"] = pending_config;
+  return j;
+}
+
+Result<EndpointRecord> EndpointRecord::FromJson(const Json& j) {
+  auto status = ParseEndpointStatus(j.value("status", ""));
+  if (!status.ok()) return Status::Corrupt("endpoint record: " + status.status().message());
+  return Parse<EndpointRecord>(j, [&](EndpointRecord& r) {
+    r.name = j.value("name", "");
+    r.config = j.value("config", "");
+    r.pending_config = j.value("pending_config", "");
+    r.status = *status;
+    r.failure = j.value("failure", "");
+    r.created_ms = j.value("created_ms", int64_t{0});
+    r.modified_ms = j.value("modified_ms", int64_t{0});
+  });
+}
+
+Json ModelPackageGroupRecord::ToJson() const {
+  return {{"name", name}, {"description", description}, {"created_ms", created_ms}};
+}
+
+Result<ModelPackageGroupRecord> ModelPackageGroupRecord::FromJson(const Json& j) {
+  return Parse<ModelPackageGroupRecord>(j, [&](ModelPackageGroupRecord& r) {
+    r.name = j.value("name", "");
+    r.description = j.value("description", "");
+    r.created_ms = j.value("created_ms", int64_t{0});
+  });
+}
+
+}  // namespace cairn::api
