@@ -34,7 +34,9 @@ std::string PercentDecode(const std::string& s) {
 }  // namespace
 
 AuthError VerifySigV4(const net::HttpRequest& req,
-                      const std::map<std::string, std::string>& credentials, std::time_t now) {
+                      const std::map<std::string, std::string>& credentials,
+                      const std::string& region, const std::set<std::string>& services,
+                      std::time_t now) {
   const std::string auth = req.Header("authorization");
   if (auth.empty())
     return {403, "MissingAuthenticationTokenException", "Missing Authentication Token"};
@@ -57,6 +59,12 @@ AuthError VerifySigV4(const net::HttpRequest& req,
   if (scope.size() != 5 || signed_headers.empty() || signature.empty() ||
       scope[4] != "aws4_request")
     return {400, "IncompleteSignatureException", "the Authorization header is incomplete"};
+  if (scope[2] != region)
+    return {403, "InvalidSignatureException",
+            "Credential should be scoped to a valid region, not '" + scope[2] + "'."};
+  if (!services.count(scope[3]))
+    return {403, "InvalidSignatureException",
+            "Credential should be scoped to correct service: '" + *services.begin() + "'."};
   auto key = credentials.find(scope[0]);
   if (key == credentials.end())
     return {403, "UnrecognizedClientException",
@@ -84,8 +92,14 @@ AuthError VerifySigV4(const net::HttpRequest& req,
   }
   sigv4::Credentials creds{scope[0], key->second, ""};
   std::stringstream hs(signed_headers);
-  bool has_host = false;
+  bool has_host = false, has_date = false;
   while (std::getline(hs, item, ';')) {
+    bool present = false;
+    for (const auto& h : req.headers) present = present || h.first == item;
+    if (!present)
+      return {400, "IncompleteSignatureException",
+              "the signed header " + item + " is not in the request"};
+    has_date = has_date || item == "x-amz-date";
     if (item == "host") {
       r.host = req.Header("host");
       has_host = true;
@@ -95,7 +109,8 @@ AuthError VerifySigV4(const net::HttpRequest& req,
       r.headers.emplace_back(item, req.Header(item));
     }
   }
-  if (!has_host) return {400, "IncompleteSignatureException", "the Host header must be signed"};
+  if (!has_host || !has_date)
+    return {400, "IncompleteSignatureException", "the Host and X-Amz-Date headers must be signed"};
   const std::string sent_hash = req.Header("x-amz-content-sha256");
   r.payload_sha256 =
       sent_hash.empty() || sent_hash == "UNSIGNED-PAYLOAD" ? Sha256Hex(req.body) : sent_hash;

@@ -4,6 +4,7 @@
 
 #include <ctime>
 #include <map>
+#include <set>
 #include <string>
 
 #include "cairn/net/http_server.h"
@@ -16,9 +17,16 @@ struct AuthError {
   std::string message;
 };
 
-// Checks the Authorization header: a known access key, the signed headers, the body's SHA-256,
-// a date within 15 minutes of `now`, and the signature.
+// Checks the Authorization header (AWS's "Signature Version 4 signing process"): a known access
+// key; a credential scope of `region` and one of `services`; host and x-amz-date among the signed
+// headers, each signed header present; the body's SHA-256; a date within 15 minutes of `now`
+// (seconds since the epoch); and the signature, compared in constant time. The code is empty for
+// an authentic request, else AWS's: MissingAuthenticationTokenException,
+// IncompleteSignatureException, UnrecognizedClientException, InvalidSignatureException,
+// XAmzContentSHA256Mismatch.
 AuthError VerifySigV4(const net::HttpRequest& request,
-                      const std::map<std::string, std::string>& credentials, std::time_t now);
+                      const std::map<std::string, std::string>& credentials,
+                      const std::string& region, const std::set<std::string>& services,
+                      std::time_t now);
 
 }  // namespace cairn::api

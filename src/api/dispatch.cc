@@ -103,7 +103,8 @@ net::HttpResponse Error(const ApiError& e) {
 }  // namespace
 
 net::HttpResponse HandleRequest(Context& c, const net::HttpRequest& req) {
-  const AuthError auth = VerifySigV4(req, c.options.credentials, std::time(nullptr));
+  const AuthError auth = VerifySigV4(req, c.options.credentials, c.options.region, {"sagemaker"},
+                                     std::time(nullptr));
   if (!auth.code.empty()) return Error({auth.http_status, auth.code, auth.message});
   // The runtime API: POST /endpoints/<name>/invocations.
   if (req.method == "POST" && req.target.rfind("/endpoints/", 0) == 0) {
