@@ -22,6 +22,8 @@ inline constexpr int kExitError = 2;
 // A command's body; it returns an exit status and reports errors on stderr itself.
 using Action = std::function<int()>;
 
+// Every command, the root's --store (into *store) and --version.
+void AddAllCommands(CLI::App& app, Action* action, std::string* store);
 void AddWeightsCommands(CLI::App& app, Action* action);
 void AddStoreCommands(CLI::App& app, Action* action);
 void AddModelsCommands(CLI::App& app, Action* action);

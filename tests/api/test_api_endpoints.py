@@ -103,3 +103,34 @@ def test_endpoint_lifecycle_through_boto3(server):  # noqa: F811
     assert torch.allclose(torch.tensor(json.loads(r["Body"].read())), want[1], atol=1e-6)
     sm.delete_endpoint(EndpointName="ep")
     assert sm.list_endpoints()["Endpoints"] == []
+
+
+def test_racing_creates_give_one_success_and_resource_in_use(server):  # noqa: F811
+    """16 boto3 clients create one endpoint configuration at once: the record is written with a
+    create-if-absent put, so exactly one wins and the others get ResourceInUse."""
+    store, client, tmp = server
+    sm = client()
+    tgz, _ = model_tgz(tmp, 3)
+    sm.create_model(ModelName="race-model", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
+                    PrimaryContainer={"Image": "pytorch-inference:1.13", "ModelDataUrl": str(tgz)})
+    clients = [client() for _ in range(16)]
+    barrier, outcomes = threading.Barrier(16), []
+
+    def create(c):
+        barrier.wait()
+        try:
+            c.create_endpoint_config(EndpointConfigName="race-config", ProductionVariants=[{
+                "VariantName": "AllTraffic", "ModelName": "race-model", "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large"}])
+            outcomes.append("ok")
+        except botocore.exceptions.ClientError as e:
+            outcomes.append(e.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=create, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ResourceInUse"] * 15 + ["ok"], outcomes
+    assert sm.describe_endpoint_config(EndpointConfigName="race-config")["ProductionVariants"][0][
+        "ModelName"] == "race-model"
