@@ -1,5 +1,7 @@
 #include "records.h"
 
+#include "cairn/core/enum_names.h"
+
 namespace cairn::api {
 
 namespace {
@@ -17,29 +19,20 @@ Result<R> Parse(const Json& j, F fill) {
   }
 }
 
+constexpr EnumNames<EndpointStatus, 5> kEndpointStatusNames({{
+    {EndpointStatus::kCreating, "Creating"},
+    {EndpointStatus::kUpdating, "Updating"},
+    {EndpointStatus::kInService, "InService"},
+    {EndpointStatus::kFailed, "Failed"},
+    {EndpointStatus::kDeleting, "Deleting"},
+}});
+
 }  // namespace
 
-const char* EndpointStatusName(EndpointStatus s) {
-  switch (s) {
-    case EndpointStatus::kCreating:
-      return "Creating";
-    case EndpointStatus::kUpdating:
-      return "Updating";
-    case EndpointStatus::kInService:
-      return "InService";
-    case EndpointStatus::kFailed:
-      return "Failed";
-    case EndpointStatus::kDeleting:
-      return "Deleting";
-  }
-  return "Failed";
-}
+const char* EndpointStatusName(EndpointStatus s) { return kEndpointStatusNames.Name(s); }
 
 Result<EndpointStatus> ParseEndpointStatus(const std::string& name) {
-  for (auto s : {EndpointStatus::kCreating, EndpointStatus::kUpdating, EndpointStatus::kInService,
-                 EndpointStatus::kFailed, EndpointStatus::kDeleting})
-    if (name == EndpointStatusName(s)) return s;
-  return Status::InvalidArgument("unknown endpoint status '" + name + "'");
+  return kEndpointStatusNames.Parse(name, "endpoint status");
 }
 
 Json ModelRecord::ToJson() const {

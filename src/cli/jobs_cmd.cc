@@ -19,15 +19,10 @@ struct JobsArgs {
 
 bool Finished(TrainingJobStatus status) { return IsTerminal(status); }
 
-// A running job's runner saves the record at least every few seconds; one silent for a minute
-// has probably died (e.g. kill -9 of `cairn train`), which the record itself cannot say.
+// A running job whose runner has been silent for a minute has probably lost it.
 std::string StatusText(const TrainingJob& j) {
   const std::string status = TrainingJobStatusName(j.status);
-  if (Finished(j.status) || j.heartbeat_ms == 0) return status;
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  const int64_t silent = (now - j.heartbeat_ms) / 1000;
+  const int64_t silent = SecondsSinceHeartbeat(j, Clock::System());
   if (silent < 60) return status;
   return status + " (no heartbeat for " + std::to_string(silent) + " s: its runner may have died)";
 }

@@ -193,7 +193,10 @@ int Rollback(const Args& args) {
 int Approve(const Args& args) {
   auto r = OpenRegistry(args);
   if (!r.ok()) return Fail(r.status());
-  return Done((*r)->SetApproval(args.a, args.reject ? Approval::kRejected : Approval::kApproved));
+  const Approval approval = args.reject ? Approval::kRejected : Approval::kApproved;
+  Status st = (*r)->SetApproval(args.a, approval);
+  if (st.ok()) std::printf("%s %s\n", args.a.c_str(), std::string(ApprovalName(approval)).c_str());
+  return Done(st);
 }
 
 int Verify(const Args& args) {

@@ -1,7 +1,9 @@
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "cairn/core/enum_names.h"
 #include "cairn/registry/layout.h"
 #include "cairn/training/job.h"
 
@@ -91,28 +93,25 @@ std::string TrainingJobToJson(const TrainingJob& job) {
   return j.dump(2) + "\n";
 }
 
-const char* TrainingJobStatusName(TrainingJobStatus s) {
-  switch (s) {
-    case TrainingJobStatus::kInProgress:
-      return "InProgress";
-    case TrainingJobStatus::kCompleted:
-      return "Completed";
-    case TrainingJobStatus::kFailed:
-      return "Failed";
-    case TrainingJobStatus::kStopping:
-      return "Stopping";
-    case TrainingJobStatus::kStopped:
-      return "Stopped";
-  }
-  return "InProgress";
+int64_t SecondsSinceHeartbeat(const TrainingJob& job, const Clock& clock) {
+  if (IsTerminal(job.status) || job.heartbeat_ms == 0) return 0;
+  return std::max<int64_t>(0, (clock.NowMs() - job.heartbeat_ms) / 1000);
 }
 
+namespace {
+constexpr EnumNames<TrainingJobStatus, 5> kStatusNames({{
+    {TrainingJobStatus::kInProgress, "InProgress"},
+    {TrainingJobStatus::kCompleted, "Completed"},
+    {TrainingJobStatus::kFailed, "Failed"},
+    {TrainingJobStatus::kStopping, "Stopping"},
+    {TrainingJobStatus::kStopped, "Stopped"},
+}});
+}  // namespace
+
+const char* TrainingJobStatusName(TrainingJobStatus s) { return kStatusNames.Name(s); }
+
 Result<TrainingJobStatus> ParseTrainingJobStatus(const std::string& name) {
-  for (auto s :
-       {TrainingJobStatus::kInProgress, TrainingJobStatus::kCompleted, TrainingJobStatus::kFailed,
-        TrainingJobStatus::kStopping, TrainingJobStatus::kStopped})
-    if (name == TrainingJobStatusName(s)) return s;
-  return Status::InvalidArgument("unknown training job status '" + name + "'");
+  return kStatusNames.Parse(name, "training job status");
 }
 
 Result<TrainingJob> TrainingJobFromJson(const std::string& text) {

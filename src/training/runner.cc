@@ -18,7 +18,7 @@ using namespace training;
 namespace training {
 
 void JobRun::Save() {
-  job.heartbeat_ms = NowMs();
+  job.heartbeat_ms = options.clock->NowMs();
   Status st = jobs.Save(job);
   if (!st.ok() && options.on_log)
     options.on_log("cairn", "cannot save the job record: " + st.ToString());

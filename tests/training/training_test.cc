@@ -154,3 +154,28 @@ TEST(Transfer, PrefixesAreFoldersAndDigestsFollowContent) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn {
+namespace {
+
+TEST(Jobs, HeartbeatAgeFollowsTheClock) {
+  ManualClock clock(100'000);
+  TrainingJob job;
+  job.heartbeat_ms = 40'000;
+  EXPECT_EQ(SecondsSinceHeartbeat(job, clock), 60);
+  clock.Advance(30'500);
+  EXPECT_EQ(SecondsSinceHeartbeat(job, clock), 90);
+  job.status = TrainingJobStatus::kCompleted;  // an ended job has no runner to lose
+  EXPECT_EQ(SecondsSinceHeartbeat(job, clock), 0);
+  job.status = TrainingJobStatus::kInProgress;
+  job.heartbeat_ms = 0;  // never saved by a runner
+  EXPECT_EQ(SecondsSinceHeartbeat(job, clock), 0);
+  for (auto s : {TrainingJobStatus::kInProgress, TrainingJobStatus::kCompleted,
+                 TrainingJobStatus::kFailed, TrainingJobStatus::kStopping,
+                 TrainingJobStatus::kStopped})
+    EXPECT_EQ(*ParseTrainingJobStatus(TrainingJobStatusName(s)), s);
+  EXPECT_FALSE(ParseTrainingJobStatus("Running").ok());
+}
+
+}  // namespace
+}  // namespace cairn

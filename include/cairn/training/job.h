@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/core/clock.h"
 #include "cairn/storage/object_store.h"
 
 namespace cairn {
@@ -80,6 +81,11 @@ struct TrainingJob {
   int exit_code = -1;
   TrainingJobSpec spec;
 };
+
+// Seconds since the runner last saved a job that has not ended (its heartbeat), by `clock`; 0 for
+// an ended job or one never saved. The runner saves at least every tick, so a job silent for a
+// minute has probably lost its runner (kill -9 of `cairn train`), which the record cannot say.
+int64_t SecondsSinceHeartbeat(const TrainingJob& job, const Clock& clock);
 
 std::string TrainingJobToJson(const TrainingJob& job);
 Result<TrainingJob> TrainingJobFromJson(const std::string& json);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "cairn/core/clock.h"
 #include "cairn/registry/registry.h"
 #include "cairn/training/job.h"
 
@@ -28,6 +29,8 @@ struct RunnerOptions {
   std::string runner;
   // Set from outside (e.g. a SIGINT handler) to stop the job as `cairn jobs stop` would.
   const std::atomic<bool>* interrupt = nullptr;
+  // Stamps the record's heartbeat (TrainingJob::heartbeat_ms) each time it is saved.
+  const Clock* clock = &Clock::System();
 };
 
 // Runs the job to its end and returns its final record (Completed, Failed or Stopped); a job that
