@@ -13,6 +13,8 @@ PACKAGES=(
   clang libclang-rt-14-dev clang-format
   libtorch-dev python3-torch python3-numpy python3-pytest
   ceph-mon ceph-osd radosgw ceph-common awscli python3-boto3 curl
+  python3-importlib-metadata python3-pandas python3-jsonschema python3-platformdirs python3-schema
+  python3-protobuf python3-yaml python3-attr
 )
 
 missing=()

@@ -14,6 +14,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "cairn/api/server.h"
 #include "cairn/core/thread_pool.h"
@@ -29,8 +30,9 @@ struct ApiError {
   int http_status = 400;
   std::string code, message;
 };
-// The SageMaker error for a Status (table above).
-ApiError ErrorFor(const Status& st);
+// The SageMaker error for a Status (table above); for service "logs", CloudWatch Logs' codes
+// (ResourceNotFoundException, InvalidParameterException, ServiceUnavailableException).
+ApiError ErrorFor(const Status& st, std::string_view service = "sagemaker");
 
 class EndpointHosts;
 
@@ -54,6 +56,11 @@ using Operation = Result<Json> (*)(Context&, const Json&);
 // (POST /endpoints/<name>/invocations) or an operation (POST / with X-Amz-Target:
 // SageMaker.<Operation>), answered as SageMaker answers.
 net::HttpResponse HandleRequest(Context& c, const net::HttpRequest& req);
+// STS and IAM over the query protocol (query_ops.cc): sts:GetCallerIdentity, iam:GetRole.
+net::HttpResponse HandleQuery(Context& c, const std::string& service, const std::string& access_key,
+                              const net::HttpRequest& req);
+// The role ARN GetCallerIdentity answers (ApiServerOptions::role_arn, or a default).
+std::string CallerRoleArn(const Context& c);
 
 // A required string field of 1..max characters; kInvalidArgument with SageMaker's message.
 Result<std::string> RequiredString(const Json& in, const char* field, size_t max = 63);
@@ -88,6 +95,17 @@ Result<Json> UpdateEndpoint(Context& c, const Json& in);
 Result<Json> DescribeEndpoint(Context& c, const Json& in);
 Result<Json> ListEndpoints(Context& c, const Json& in);
 Result<Json> DeleteEndpoint(Context& c, const Json& in);
+
+// Tags on any resource with an ARN (tags_ops.cc); SaveTags merges a Create*'s Tags in.
+Result<Json> AddTags(Context& c, const Json& in);
+Result<Json> ListTags(Context& c, const Json& in);
+Result<Json> DeleteTags(Context& c, const Json& in);
+Status SaveTags(Context& c, const std::string& arn, const Json& tags);
+
+// CloudWatch Logs over the training jobs' logs (logs_ops.cc).
+Result<Json> DescribeLogStreams(Context& c, const Json& in);
+Result<Json> GetLogEvents(Context& c, const Json& in);
+Result<Json> FilterLogEvents(Context& c, const Json& in);
 
 // Fetches and unpacks a code archive (.tar.gz/.tgz: the SDK's sourcedir.tar.gz, checked as any
 // untrusted archive) into `dir`, or copies the folder a URI names.

@@ -37,7 +37,6 @@ Status RunApiServer(const ApiServerOptions& options) {
     api::EndpointHosts endpoints(context);
     context.endpoints = &endpoints;
     CAIRN_RETURN_IF_ERROR(api::FailOrphanedTrainingJobs(context));
-    CAIRN_RETURN_IF_ERROR(endpoints.Restore());
     // Operations touch the store (and may publish): they run on a pool, off the event loops.
     ThreadPool pool(8);
     net::HttpServer::Options ho;
@@ -47,9 +46,20 @@ Status RunApiServer(const ApiServerOptions& options) {
     CAIRN_ASSIGN_OR_RETURN(
         auto http, net::HttpServer::Listen(ho, [&](net::HttpRequest& req, net::Respond respond) {
           pool.Post([&context, req = std::move(req), respond = std::move(respond)] {
-            respond(api::HandleRequest(context, req));
+            net::HttpResponse r;
+            try {
+              r = api::HandleRequest(context, req);
+            } catch (const std::exception& e) {  // never take the server down with a request
+              r.status = 500;
+              r.headers.emplace_back("x-amzn-ErrorType", "InternalFailure");
+              r.body = api::Json{{"__type", "InternalFailure"}, {"message", e.what()}}.dump(
+                  -1, ' ', false, api::Json::error_handler_t::replace);
+            }
+            respond(std::move(r));
           });
         }));
+    // Endpoints come back only once the port is ours: a server that cannot listen changes nothing.
+    CAIRN_RETURN_IF_ERROR(endpoints.Restore());
     std::fprintf(stderr, "cairn server: SageMaker API on http://%s:%d (store %s)\n",
                  options.host.c_str(), options.port, options.store.c_str());
     std::thread stopper([&] {

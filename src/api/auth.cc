@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cairn/core/sha256.h"
+#include "cairn/net/url.h"
 #include "cairn/storage/sigv4.h"
 
 namespace cairn::api {
@@ -15,20 +16,6 @@ std::time_t ParseAmzDate(const std::string& s) {
   std::tm tm{};
   if (s.size() != 16 || ::strptime(s.c_str(), "%Y%m%dT%H%M%SZ", &tm) == nullptr) return -1;
   return ::timegm(&tm);
-}
-
-std::string PercentDecode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -61,10 +48,11 @@ AuthError VerifySigV4(const net::HttpRequest& req,
     return {400, "IncompleteSignatureException", "the Authorization header is incomplete"};
   if (scope[2] != region)
     return {403, "InvalidSignatureException",
-            "Credential should be scoped to a valid region, not '" + scope[2] + "'."};
+            "Credential should be scoped to a valid region, not '" + scope[2] +
+                "': this cairn server's region is '" + region + "' (cairn server --region)."};
   if (!services.count(scope[3]))
     return {403, "InvalidSignatureException",
-            "Credential should be scoped to correct service: '" + *services.begin() + "'."};
+            "Credential should be scoped to correct service: '" + scope[3] + "' is not served."};
   auto key = credentials.find(scope[0]);
   if (key == credentials.end())
     return {403, "UnrecognizedClientException",
@@ -81,13 +69,13 @@ AuthError VerifySigV4(const net::HttpRequest& req,
   r.method = req.method;
   const std::string target = req.target;
   const size_t q = target.find('?');
-  r.path = PercentDecode(target.substr(0, q));
+  r.path = net::PercentDecode(target.substr(0, q));
   if (q != std::string::npos) {
     std::stringstream qs(target.substr(q + 1));
     while (std::getline(qs, item, '&')) {
       const size_t eq = item.find('=');
-      r.query.emplace_back(PercentDecode(item.substr(0, eq)),
-                           eq == std::string::npos ? "" : PercentDecode(item.substr(eq + 1)));
+      r.query.emplace_back(net::PercentDecode(item.substr(0, eq)),
+                           eq == std::string::npos ? "" : net::PercentDecode(item.substr(eq + 1)));
     }
   }
   sigv4::Credentials creds{scope[0], key->second, ""};
@@ -123,7 +111,7 @@ AuthError VerifySigV4(const net::HttpRequest& req,
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method."};
   }
-  return {200, "", ""};
+  return {200, "", "", scope[3], scope[0]};
 }
 
 }  // namespace cairn::api

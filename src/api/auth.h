@@ -15,6 +15,8 @@ struct AuthError {
   int http_status = 403;
   std::string code;  // "" when the request is authentic
   std::string message;
+  std::string service;     // an authentic request's credential scope: "sagemaker", "sts", ...
+  std::string access_key;  // and who signed it
 };
 
 // Checks the Authorization header (AWS's "Signature Version 4 signing process"): a known access

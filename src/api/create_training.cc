@@ -1,6 +1,7 @@
 // CreateTrainingJob: a SageMaker training request run by cairn's training runner in the server.
 // A PyTorch image runs the `sagemaker_program` script from the `sagemaker_submit_directory`
 // archive (as the SageMaker SDK uploads it); a linear-learner image runs the built-in estimator.
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -55,7 +56,9 @@ Status FailOrphanedTrainingJobs(Context& c) {
         "InternalServerError: cairn server restarted while the job ran; start it again (with the "
         "same checkpoint URI it resumes)";
     j->ended_ms = now;
-    CAIRN_RETURN_IF_ERROR(jobs.Save(*j));
+    if (Status st = jobs.Save(*j); !st.ok())  // the others are still looked at
+      std::fprintf(stderr, "cairn server: cannot mark training job %s Failed: %s\n", n.c_str(),
+                   st.ToString().c_str());
   }
   return Status::OK();
 }
@@ -102,6 +105,12 @@ Result<Json> CreateTrainingJob(Context& c, const Json& in) {
   spec.instance_count = in.value("ResourceConfig", Json::object()).value("InstanceCount", 1);
   spec.base_job_name = spec.job_name;
   spec.model_group = in.value("Environment", Json::object()).value("CAIRN_MODEL_GROUP", "");
+  {
+    Json echo = in;
+    echo.erase("HyperParameters");  // kept in the spec already
+    echo.erase("Tags");             // kept with the tags
+    spec.sagemaker_request = echo.dump();
+  }
   const std::string code_dir = c.options.work_root + "/code/" + spec.job_name;
   if (runtime == "script") {
     auto program = spec.hyperparameters.find("sagemaker_program");

@@ -10,7 +10,19 @@
 
 namespace cairn::api {
 
-ApiError ErrorFor(const Status& st) {
+ApiError ErrorFor(const Status& st, std::string_view service) {
+  if (service == "logs") {  // CloudWatch Logs' own codes
+    switch (st.code()) {
+      case Status::Code::kNotFound:
+        return {400, "ResourceNotFoundException", st.message()};
+      case Status::Code::kInvalidArgument:
+        return {400, "InvalidParameterException", st.message()};
+      case Status::Code::kAlreadyExists:
+        return {400, "ResourceAlreadyExistsException", st.message()};
+      default:
+        return {500, "ServiceUnavailableException", st.message()};
+    }
+  }
   switch (st.code()) {
     case Status::Code::kNotFound:
       return {400, "ResourceNotFound", st.message()};
@@ -87,25 +99,85 @@ const std::map<std::string, Operation>& Operations() {
       {"DescribeTrainingJob", DescribeTrainingJob},
       {"ListTrainingJobs", ListTrainingJobs},
       {"StopTrainingJob", StopTrainingJob},
+      {"AddTags", AddTags},
+      {"ListTags", ListTags},
+      {"DeleteTags", DeleteTags},
   };
   return ops;
 }
 
-net::HttpResponse Error(const ApiError& e) {
+const std::map<std::string, Operation>& LogsOperations() {
+  static const std::map<std::string, Operation> ops = {
+      {"DescribeLogStreams", DescribeLogStreams},
+      {"GetLogEvents", GetLogEvents},
+      {"FilterLogEvents", FilterLogEvents},
+  };
+  return ops;
+}
+
+net::HttpResponse Error(const ApiError& e, std::string_view service = "sagemaker") {
   net::HttpResponse r;
   r.status = e.http_status;
   r.content_type = "application/x-amz-json-1.1";
   r.headers.emplace_back("x-amzn-ErrorType", e.code);
-  r.body = Json{{"__type", "com.amazonaws.sagemaker#" + e.code}, {"message", e.message}}.dump();
+  const std::string type = service == "sagemaker" ? "com.amazonaws.sagemaker#" + e.code : e.code;
+  r.body = Json{{"__type", type}, {"message", e.message}}.dump(-1, ' ', false,
+                                                               Json::error_handler_t::replace);
+  return r;
+}
+
+// A JSON 1.1 call: POST / with X-Amz-Target: <prefix><Operation>.
+net::HttpResponse HandleJson(Context& c, const net::HttpRequest& req, const std::string& prefix,
+                             const std::map<std::string, Operation>& ops,
+                             std::string_view service) {
+  const std::string target = req.Header("x-amz-target");
+  if (req.method != "POST" || req.target != "/" || target.rfind(prefix, 0) != 0)
+    return Error({400, "UnknownOperationException",
+                  "the request is not a call of this API (POST / with X-Amz-Target: " + prefix +
+                      "<Operation>)"},
+                 service);
+  const std::string op = target.substr(prefix.size());
+  auto it = ops.find(op);
+  if (it == ops.end())
+    return Error(
+        {400, "UnknownOperationException", "cairn server does not implement the operation " + op},
+        service);
+  Json in = Json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+  if (in.is_discarded() || !in.is_object())
+    return Error({400, "SerializationException", "the request body is not a JSON object"}, service);
+  Result<Json> out = Status::Internal("not run");
+  try {
+    out = it->second(c, in);
+  } catch (const Json::exception& e) {  // a field of the wrong JSON type, read with get<>()
+    out = Status::InvalidArgument(std::string("invalid request: ") + e.what());
+  } catch (const std::exception& e) {  // a library's exception (std::filesystem, ...)
+    out = Status::Internal(op + ": " + e.what());
+  }
+  // Tags given to a Create* are kept with the new resource's ARN (what the answer names).
+  if (out.ok() && service == "sagemaker" && op.rfind("Create", 0) == 0 && in.contains("Tags")) {
+    for (const auto& [k, v] : out->items()) {
+      if (k.size() > 3 && k.compare(k.size() - 3, 3, "Arn") == 0 && v.is_string()) {
+        if (Status st = SaveTags(c, v.get<std::string>(), in["Tags"]); !st.ok()) out = st;
+        break;
+      }
+    }
+  }
+  if (!out.ok()) return Error(ErrorFor(out.status(), service), service);
+  net::HttpResponse r;
+  r.content_type = "application/x-amz-json-1.1";
+  r.body = out->dump(-1, ' ', false, Json::error_handler_t::replace);  // bad UTF-8 -> U+FFFD
   return r;
 }
 
 }  // namespace
 
 net::HttpResponse HandleRequest(Context& c, const net::HttpRequest& req) {
-  const AuthError auth = VerifySigV4(req, c.options.credentials, c.options.region, {"sagemaker"},
-                                     std::time(nullptr));
+  const AuthError auth = VerifySigV4(req, c.options.credentials, c.options.region,
+                                     {"sagemaker", "logs", "sts", "iam"}, std::time(nullptr));
   if (!auth.code.empty()) return Error({auth.http_status, auth.code, auth.message});
+  if (auth.service == "sts" || auth.service == "iam")
+    return HandleQuery(c, auth.service, auth.access_key, req);
+  if (auth.service == "logs") return HandleJson(c, req, "Logs_20140328.", LogsOperations(), "logs");
   // The runtime API: POST /endpoints/<name>/invocations.
   if (req.method == "POST" && req.target.rfind("/endpoints/", 0) == 0) {
     const std::string rest = req.target.substr(11);
@@ -113,30 +185,7 @@ net::HttpResponse HandleRequest(Context& c, const net::HttpRequest& req) {
     if (slash != std::string::npos && rest.substr(slash) == "/invocations")
       return c.endpoints->Invoke(rest.substr(0, slash), req);
   }
-  const std::string target = req.Header("x-amz-target");
-  if (req.method != "POST" || req.target != "/" || target.rfind("SageMaker.", 0) != 0)
-    return Error({400, "UnknownOperationException",
-                  "the request is not a SageMaker API call (POST / with X-Amz-Target: "
-                  "SageMaker.<Operation>)"});
-  const std::string op = target.substr(10);
-  auto it = Operations().find(op);
-  if (it == Operations().end())
-    return Error(
-        {400, "UnknownOperationException", "cairn server does not implement the operation " + op});
-  Json in = Json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-  if (in.is_discarded() || !in.is_object())
-    return Error({400, "SerializationException", "the request body is not a JSON object"});
-  Result<Json> out = Status::Internal("not run");
-  try {
-    out = it->second(c, in);
-  } catch (const Json::exception& e) {  // a field of the wrong JSON type, read with get<>()
-    out = Status::InvalidArgument(std::string("invalid request: ") + e.what());
-  }
-  if (!out.ok()) return Error(ErrorFor(out.status()));
-  net::HttpResponse r;
-  r.content_type = "application/x-amz-json-1.1";
-  r.body = out->dump();
-  return r;
+  return HandleJson(c, req, "SageMaker.", Operations(), "sagemaker");
 }
 
 }  // namespace cairn::api

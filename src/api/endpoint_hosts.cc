@@ -39,13 +39,22 @@ EndpointHosts::~EndpointHosts() {
 }
 
 Status EndpointHosts::StartDeploy(const std::string& endpoint, const std::string& config,
-                                  bool update) {
+                                  bool update, int64_t generation) {
   if (!deploys_.Enter()) return Status::Internal("cairn server is stopping");
-  std::thread([this, endpoint, config, update] {
-    Deploy(endpoint, config, update);
+  std::thread([this, endpoint, config, update, generation] {
+    Deploy(endpoint, config, update, generation);
     deploys_.Leave();
   }).detach();
   return Status::OK();
+}
+
+void EndpointHosts::Retire(std::shared_ptr<Instance> instance) {
+  if (!instance) return;
+  if (!deploys_.Enter()) return;  // stopping: the caller's reference stops it
+  std::thread([this, instance = std::move(instance)]() mutable {
+    instance.reset();  // SIGTERM, then wait for its requests in flight
+    deploys_.Leave();
+  }).detach();
 }
 
 Result<std::shared_ptr<EndpointHosts::Instance>> EndpointHosts::Launch(const std::string& endpoint,
@@ -101,19 +110,25 @@ Result<std::shared_ptr<EndpointHosts::Instance>> EndpointHosts::Launch(const std
   }
 }
 
-void EndpointHosts::Deploy(const std::string& endpoint, const std::string& config, bool update) {
+void EndpointHosts::Deploy(const std::string& endpoint, const std::string& config, bool update,
+                           int64_t generation) {
   Result<std::shared_ptr<Instance>> inst = Status::Internal("not started");
   try {
     inst = Launch(endpoint, config);
   } catch (const Json::exception& e) {  // a configuration record of the wrong shape
     inst = Status::Corrupt(std::string("endpoint configuration ") + config + ": " + e.what());
+  } catch (const std::exception& e) {  // std::filesystem and the like
+    inst = Status::Internal(std::string("deploying ") + config + ": " + e.what());
   }
+  // The server is stopping: the record keeps its state, so a restart deploys it again.
+  if (deploys_.closed()) return;
   std::shared_ptr<Instance> old;  // stopped last, outside the locks
   std::lock_guard<std::mutex> records_lock(records_mu_);
   auto record = records().Get(endpoint);
-  if (!record.ok()) {  // deleted while it deployed: the new process goes too
-    std::fprintf(stderr, "cairn server: endpoint %s: %s; its new process is stopped\n",
-                 endpoint.c_str(), record.status().ToString().c_str());
+  if (!record.ok() || record->created_ms != generation) {
+    // Deleted (and maybe created again) while it deployed: the new process goes too.
+    std::fprintf(stderr, "cairn server: endpoint %s changed while it deployed; dropped\n",
+                 endpoint.c_str());
     return;
   }
   record->modified_ms = NowMs();
@@ -138,7 +153,7 @@ void EndpointHosts::Deploy(const std::string& endpoint, const std::string& confi
 Status EndpointHosts::Create(const EndpointRecord& record) {
   std::lock_guard<std::mutex> records_lock(records_mu_);
   CAIRN_RETURN_IF_ERROR(records().Create(record));
-  return StartDeploy(record.name, record.config, false);
+  return StartDeploy(record.name, record.config, false, record.created_ms);
 }
 
 Status EndpointHosts::Update(const std::string& endpoint, const std::string& config) {
@@ -151,31 +166,40 @@ Status EndpointHosts::Update(const std::string& endpoint, const std::string& con
   record.pending_config = config;
   record.modified_ms = NowMs();
   CAIRN_RETURN_IF_ERROR(records().Put(record));
-  return StartDeploy(endpoint, config, true);
+  return StartDeploy(endpoint, config, true, record.created_ms);
 }
 
 Status EndpointHosts::Remove(const std::string& endpoint) {
-  std::shared_ptr<Instance> old;  // stopped after the locks are released
-  std::lock_guard<std::mutex> records_lock(records_mu_);
-  CAIRN_RETURN_IF_ERROR(records().Get(endpoint).status());
-  CAIRN_RETURN_IF_ERROR(records().Delete(endpoint));
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = live_.find(endpoint); it != live_.end()) {
-    old = std::move(it->second);
-    live_.erase(it);
+  std::shared_ptr<Instance> old;
+  {
+    std::lock_guard<std::mutex> records_lock(records_mu_);
+    CAIRN_RETURN_IF_ERROR(records().Get(endpoint).status());
+    CAIRN_RETURN_IF_ERROR(records().Delete(endpoint));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = live_.find(endpoint); it != live_.end()) {
+      old = std::move(it->second);
+      live_.erase(it);
+    }
   }
+  Retire(std::move(old));  // DeleteEndpoint answers now; the process drains in the background
   return Status::OK();
 }
 
 Status EndpointHosts::Restore() {
   std::lock_guard<std::mutex> records_lock(records_mu_);
-  CAIRN_ASSIGN_OR_RETURN(auto all, records().List());
-  for (auto& r : all) {
-    if (r.status == EndpointStatus::kFailed) continue;
-    r.status = EndpointStatus::kCreating;
-    r.pending_config.clear();
-    CAIRN_RETURN_IF_ERROR(records().Put(r));
-    CAIRN_RETURN_IF_ERROR(StartDeploy(r.name, r.config, false));
+  CAIRN_ASSIGN_OR_RETURN(auto names, records().ListNames());
+  for (const auto& name : names) {
+    auto r = records().Get(name);
+    if (!r.ok()) {  // one damaged record does not keep the others down
+      std::fprintf(stderr, "cairn server: endpoint %s not restored: %s\n", name.c_str(),
+                   r.status().ToString().c_str());
+      continue;
+    }
+    if (r->status == EndpointStatus::kFailed) continue;
+    r->status = EndpointStatus::kCreating;
+    r->pending_config.clear();
+    CAIRN_RETURN_IF_ERROR(records().Put(*r));
+    CAIRN_RETURN_IF_ERROR(StartDeploy(r->name, r->config, false, r->created_ms));
   }
   return Status::OK();
 }
@@ -193,7 +217,7 @@ net::HttpResponse EndpointHosts::Invoke(const std::string& name, const net::Http
     r.status = status;
     r.headers.emplace_back("x-amzn-ErrorType", code);
     extra["message"] = message;
-    r.body = extra.dump();
+    r.body = extra.dump(-1, ' ', false, Json::error_handler_t::replace);
     return r;
   };
   std::shared_ptr<Instance> inst;  // held until the answer is back, even across a swap

@@ -49,11 +49,16 @@ class EndpointHosts {
     std::string config, variant;
     ~Instance();
   };
-  // Deploys on a thread of its own, entered in `deploys_`.
-  Status StartDeploy(const std::string& endpoint, const std::string& config, bool update);
+  // Deploys on a thread of its own, entered in `deploys_`. `generation` is the record's
+  // created_ms: a deploy whose endpoint was deleted and created again meanwhile is dropped.
+  Status StartDeploy(const std::string& endpoint, const std::string& config, bool update,
+                     int64_t generation);
   // Starts cairn-serve for the configuration and waits for /ping; the instance, or why not.
   Result<std::shared_ptr<Instance>> Launch(const std::string& endpoint, const std::string& config);
-  void Deploy(const std::string& endpoint, const std::string& config, bool update);
+  void Deploy(const std::string& endpoint, const std::string& config, bool update,
+              int64_t generation);
+  // Stops an instance off the request's thread (its requests in flight may take a while).
+  void Retire(std::shared_ptr<Instance> instance);
   RecordStore<EndpointRecord> records() { return RecordStore<EndpointRecord>(c_.registry.store()); }
 
   Context& c_;

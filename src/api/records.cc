@@ -73,17 +73,23 @@ Json EndpointRecord::ToJson() const {
 }
 
 Result<EndpointRecord> EndpointRecord::FromJson(const Json& j) {
-  auto status = ParseEndpointStatus(j.value("status", ""));
-  if (!status.ok()) return Status::Corrupt("endpoint record: " + status.status().message());
-  return Parse<EndpointRecord>(j, [&](EndpointRecord& r) {
+  Status bad_status;
+  auto parsed = Parse<EndpointRecord>(j, [&](EndpointRecord& r) {
+    auto status = ParseEndpointStatus(j.value("status", ""));
+    if (status.ok()) {
+      r.status = *status;
+    } else {
+      bad_status = Status::Corrupt("endpoint record: " + status.status().message());
+    }
     r.name = j.value("name", "");
     r.config = j.value("config", "");
     r.pending_config = j.value("pending_config", "");
-    r.status = *status;
     r.failure = j.value("failure", "");
     r.created_ms = j.value("created_ms", int64_t{0});
     r.modified_ms = j.value("modified_ms", int64_t{0});
   });
+  if (parsed.ok() && !bad_status.ok()) return bad_status;
+  return parsed;
 }
 
 Json ModelPackageGroupRecord::ToJson() const {

@@ -104,14 +104,18 @@ class RecordStore {
         names.push_back(*n);
     return names;
   }
-  // Every record that reads back; one deleted between the list and the read is skipped.
-  Result<std::vector<R>> List() {
+  // Every record that reads back. One deleted between the list and the read is skipped, and so
+  // is a damaged one (kCorrupt), so that it does not hide the others; `skipped` (if given) gets
+  // the damaged ones' errors. Other errors (the store's) are returned.
+  Result<std::vector<R>> List(std::vector<Status>* skipped = nullptr) {
     CAIRN_ASSIGN_OR_RETURN(auto names, ListNames());
     std::vector<R> out;
     for (const auto& n : names) {
       auto r = Get(n);
       if (r.ok()) {
         out.push_back(std::move(*r));
+      } else if (r.status().code() == Status::Code::kCorrupt) {
+        if (skipped) skipped->push_back(r.status());
       } else if (r.status().code() != Status::Code::kNotFound) {
         return r.status();
       }

@@ -89,6 +89,22 @@ Result<Json> DescribeTrainingJob(Context& c, const Json& in) {
     out["BillableTimeInSeconds"] = secs;
   }
   if (!j.model_version.empty()) out["CairnModelVersion"] = j.model_version;
+  // What CreateTrainingJob was given, echoed as SageMaker does (PyTorch.attach rebuilds the
+  // estimator from it: role, image, instance type and count, output path, KMS key).
+  const Json given =
+      Json::parse(s.sagemaker_request.empty() ? "{}" : s.sagemaker_request, nullptr, false);
+  if (given.is_object()) {
+    for (const char* field :
+         {"RoleArn", "OutputDataConfig", "ResourceConfig", "Environment", "VpcConfig",
+          "DebugHookConfig", "DebugRuleConfigurations", "ProfilerConfig",
+          "ProfilerRuleConfigurations", "EnableSageMakerMetricsTimeSeries",
+          "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
+          "EnableManagedSpotTraining", "RetryStrategy", "TensorBoardOutputConfig",
+          "InputDataConfig", "StoppingCondition", "CheckpointConfig", "ExperimentConfig"})
+      if (given.contains(field)) out[field] = given[field];
+    const Json algo = given.value("AlgorithmSpecification", Json::object());
+    for (const auto& [k, v] : algo.items()) out["AlgorithmSpecification"][k] = v;
+  }
   return out;
 }
 

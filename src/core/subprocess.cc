@@ -136,12 +136,23 @@ Result<std::unique_ptr<Subprocess>> Subprocess::Start(const SubprocessOptions& o
       ::_exit(126);
     }
     ::execve(args[0], args.data(), envp.data());
-    const char* err = std::strerror(errno);
+    // strerror is not async-signal-safe (locale data, locks): the errno goes out as digits,
+    // with words for the two usual causes.
+    const int err = errno;
+    char digits[16];
+    int n = 0;
+    for (int e = err; n < 15 && (e > 0 || n == 0); e /= 10)
+      digits[n++] = static_cast<char>('0' + e % 10);
+    char errno_text[16];
+    for (int i = 0; i < n; ++i) errno_text[i] = digits[n - 1 - i];
+    errno_text[n] = '\0';
     WriteAll(2, "cairn: cannot execute ");
     WriteAll(2, args[0]);
-    WriteAll(2, ": ");
-    WriteAll(2, err);
-    WriteAll(2, "\n");
+    WriteAll(2, err == ENOENT   ? ": no such file (errno "
+                : err == EACCES ? ": permission denied (errno "
+                                : ": exec failed (errno ");
+    WriteAll(2, errno_text);
+    WriteAll(2, ")\n");
     ::_exit(127);
   });
   if (pid < 0) return Status::FromErrno("fork", fork_errno);

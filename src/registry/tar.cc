@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 
 #include "cairn/core/file.h"
 #include "cairn/registry/artifacts.h"
@@ -109,6 +110,7 @@ Status ExtractTar(const std::string& archive, const std::string& dir, const Arch
     return ArchiveError(a.get(), archive);
   }
   uint64_t total = 0, entries = 0;
+  std::set<std::string> extracted;  // regular files written so far, relative
   std::vector<char> buf(1 << 20);
   struct archive_entry* e = nullptr;
   for (;;) {
@@ -123,12 +125,17 @@ Status ExtractTar(const std::string& archive, const std::string& dir, const Arch
       return Status::Unsafe(archive + ": entry '" + name + "' " + why +
                             "; nothing was extracted outside " + dir);
     };
+    const auto type = archive_entry_filetype(e);
+    // The archive's root as a directory entry: "/" (the SageMaker SDK's repack writes its root
+    // with arcname os.path.sep), "./" or "." (tar czf -C dir .). Nothing to create.
+    if (type == AE_IFDIR && (rel == "/" || rel == "." || rel.empty())) continue;
     if (name.empty() || rel.is_absolute()) return refuse("has an absolute path");
     if (!StaysInside(fs::path(name))) return refuse("leaves the directory ('..')");
-    const auto type = archive_entry_filetype(e);
     const fs::path target = fs::path(dir) / rel;
+    std::error_code ec;
     if (type == AE_IFDIR) {
-      fs::create_directories(target);
+      fs::create_directories(target, ec);
+      if (ec) return Status::FromErrno("extract " + target.string(), ec.value());
       continue;
     }
     if (type == AE_IFLNK || archive_entry_hardlink(e) != nullptr) {
@@ -147,7 +154,12 @@ Status ExtractTar(const std::string& archive, const std::string& dir, const Arch
     if (size < 0 || total + static_cast<uint64_t>(size) > budget) {
       return refuse("expands past " + std::to_string(budget) + " bytes (a decompression bomb?)");
     }
-    fs::create_directories(target.parent_path());
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) return Status::FromErrno("extract " + target.string(), ec.value());
+    // A member given twice (tar rf appends): the last copy wins, as tar extracts it. Only a file
+    // this extraction wrote is replaced; anything else already there is an error.
+    if (!extracted.insert(rel.generic_string()).second && ::unlink(target.c_str()) != 0)
+      return Status::FromErrno("replace " + target.string(), errno);
     UniqueFd fd(::open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (!fd.valid()) return Status::FromErrno("extract " + target.string(), errno);
     for (;;) {

@@ -89,9 +89,13 @@ Result<ObjectInfo> FaultInjectingStore::Put(const std::string& key, ByteSource& 
     }
   }
   auto put = ForwardingStore::Put(key, source, options);
-  if (put.ok() && before) {
+  if (put.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
-    unsynced_.emplace(key, std::move(*before));
+    if (options.sync) {
+      unsynced_.erase(key);  // durable now, whatever came before
+    } else if (before) {
+      unsynced_.emplace(key, std::move(*before));
+    }
   }
   return put;
 }

@@ -31,7 +31,8 @@ Json SpecToJson(const TrainingJobSpec& s) {
           {"checkpoint_local_path", s.checkpoint_local_path},
           {"max_run_seconds", s.max_run_seconds},
           {"metric_definitions", defs},
-          {"model_group", s.model_group}};
+          {"model_group", s.model_group},
+          {"sagemaker_request", s.sagemaker_request}};
 }
 
 TrainingJobSpec SpecFromJson(const Json& j) {
@@ -53,6 +54,7 @@ TrainingJobSpec SpecFromJson(const Json& j) {
   for (const auto& d : j.value("metric_definitions", Json::array()))
     s.metric_definitions.push_back({d.value("Name", ""), d.value("Regex", "")});
   s.model_group = j.value("model_group", "");
+  s.sagemaker_request = j.value("sagemaker_request", "");
   return s;
 }
 
@@ -231,7 +233,7 @@ Result<std::vector<JobStore::LogPiece>> JobStore::ReadLogs(
     const std::string rest = o.key.substr(prefix.size());
     const size_t slash = rest.find('/');
     if (slash == std::string::npos) continue;
-    LogPiece p{rest.substr(0, slash), std::atoll(rest.c_str() + slash + 1), ""};
+    LogPiece p{rest.substr(0, slash), std::atoll(rest.c_str() + slash + 1), "", o.mtime_ms};
     auto it = after.find(p.host);
     if (it != after.end() && p.seq <= it->second) continue;
     CAIRN_ASSIGN_OR_RETURN(p.bytes, GetString(store_, o.key));

@@ -1,6 +1,7 @@
 // The cairn command line (src/cli): the same options everywhere, documented commands that parse,
 // and the helpers every command shares.
 #include <cstdlib>
+#include <optional>
 
 #include "cli/commands.h"
 #include "test_util.h"
@@ -72,18 +73,30 @@ TEST(Cli, UnknownCommandsAndOptionsAreErrors) {
   EXPECT_NE(Parse({"--version"}).error, "");  // CLI11 reports --version as a "success" exit
 }
 
+// Sets environment variables for one test and puts the old values back.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    value ? ::setenv(name, value, 1) : ::unsetenv(name);
+  }
+  ~ScopedEnv() { old_ ? ::setenv(name_, old_->c_str(), 1) : ::unsetenv(name_); }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
 TEST(Cli, StoreUriPrecedence) {
-  ::setenv("CAIRN_STORE", "/from-env", 1);
+  ScopedEnv store("CAIRN_STORE", "/from-env"), xdg("XDG_DATA_HOME", nullptr);
   SetDefaultStore("");
   EXPECT_EQ(StoreUri(""), "/from-env");
   SetDefaultStore("/from-root-flag");
   EXPECT_EQ(StoreUri(""), "/from-root-flag");
   EXPECT_EQ(StoreUri("/from-flag"), "/from-flag");
   SetDefaultStore("");
-  ::unsetenv("CAIRN_STORE");
-  ::setenv("XDG_DATA_HOME", "/xdg", 1);
+  ScopedEnv no_store("CAIRN_STORE", nullptr), xdg2("XDG_DATA_HOME", "/xdg");
   EXPECT_EQ(StoreUri(""), "/xdg/cairn/store");
-  ::unsetenv("XDG_DATA_HOME");
 }
 
 TEST(Cli, KeyValues) {

@@ -83,3 +83,43 @@ def test_hostile_archives_are_refused(cairn, tmp_path, kind, needle):
     assert p.returncode == 2 and needle in p.stderr and p.stderr.count("\n") == 1, p.stderr
     assert not os.path.exists("/tmp/cairn-evil.txt") and not (tmp_path.parent / "evil.txt").exists()
     assert cairn("models", *store, "list", "--json").stdout.strip() == "[]"
+
+
+def test_archives_as_the_sdk_and_tar_write_them(cairn, tmp_path):
+    """The SageMaker SDK's repack (a root directory entry '/', written with arcname=os.sep),
+    `tar czf -C dir .` ('./' names) and `tar rf` (a member given twice: tar keeps the last copy)."""
+    store = ["--store", str(tmp_path / "store")]
+    sd_old, sd_new = torch.nn.Linear(6, 3).state_dict(), torch.nn.Linear(6, 3).state_dict()
+    d = tmp_path / "model"
+    (d / "code").mkdir(parents=True)
+    torch.save(sd_new, d / "model.pth")
+    (d / "code" / "inference.py").write_text("def model_fn(d): pass\n")
+    # The SDK's way (sagemaker/utils.py repack_model: t.add(tmp, arcname=os.path.sep)).
+    with tarfile.open(tmp_path / "repacked.tar.gz", "w:gz") as t:
+        t.add(d, arcname=os.path.sep)
+    first = tarfile.open(tmp_path / "repacked.tar.gz").getmembers()[0]
+    assert first.isdir() and first.name in ("", "/")  # the root, written as "/"
+    assert cairn("models", *store, "import", "sdk", tmp_path / "repacked.tar.gz").stdout == "sdk:1\n"
+    # tar's own './' names.
+    subprocess.run(["tar", "czf", tmp_path / "dot.tar.gz", "-C", d, "."], check=True)
+    assert cairn("models", *store, "import", "sdk", tmp_path / "dot.tar.gz").stdout == "sdk:2\n"
+    assert cairn("models", *store, "diff", "sdk:1", "sdk:2").stdout == "identical\n"
+    # model.pth twice: the later copy is the one tar extracts, and the one kept.
+    old = tmp_path / "old"
+    old.mkdir()
+    torch.save(sd_old, old / "model.pth")
+    subprocess.run(["tar", "cf", tmp_path / "twice.tar", "-C", old, "model.pth"], check=True)
+    subprocess.run(["tar", "rf", tmp_path / "twice.tar", "-C", d, "model.pth"], check=True)
+    assert cairn("models", *store, "import", "twice", tmp_path / "twice.tar").stdout == "twice:1\n"
+    cairn("models", *store, "restore", "twice:1", tmp_path / "restored")
+    assert_same(sd_new, torch.load(tmp_path / "restored" / "model.pth", weights_only=True))
+    # A file with an absolute path is still refused, root entry or not.
+    with tarfile.open(tmp_path / "abs.tar.gz", "w:gz") as t:
+        info = tarfile.TarInfo("/")
+        info.type = tarfile.DIRTYPE
+        t.addfile(info)
+        info = tarfile.TarInfo("/tmp/cairn-evil.txt")
+        info.size = 1
+        t.addfile(info, io.BytesIO(b"x"))
+    p = cairn("models", *store, "import", "evil", tmp_path / "abs.tar.gz", check=False)
+    assert p.returncode == 2 and "absolute path" in p.stderr, p.stderr

@@ -16,10 +16,13 @@ struct ApiServerOptions {
   std::string store;                               // store URI
   std::map<std::string, std::string> credentials;  // access key -> secret key
   std::string region = "us-east-1";
-  std::string account = "000000000000";  // in ARNs
-  std::string work_root;                 // training workspaces and code (default: a temp folder)
-  std::string builtin_program;           // cairn-algorithm, for built-in training images
-  std::string serve_program;             // cairn-serve, which runs each endpoint
+  std::string account = "000000000000";  // in ARNs, and STS GetCallerIdentity's Account
+  // The IAM role STS GetCallerIdentity names as the caller (what sagemaker.get_execution_role()
+  // returns); empty: arn:aws:iam::<account>:role/cairn.
+  std::string role_arn;
+  std::string work_root;        // training workspaces and code (default: a temp folder)
+  std::string builtin_program;  // cairn-algorithm, for built-in training images
+  std::string serve_program;    // cairn-serve, which runs each endpoint
   // TrainingImage -> runtime: an image whose name contains a key runs that way ("script": the
   // sagemaker_program of the submitted source; anything else: that built-in algorithm).
   std::map<std::string, std::string> images = {{"pytorch", "script"},

@@ -84,4 +84,7 @@ inline std::string ResourceKey(const std::string& kind, const std::string& name)
   return ResourcesPrefix(kind) + name + ".json";
 }
 
+// The tags of a resource, by its ARN ("arn:aws:sagemaker:<region>:<account>:<kind>/<name>").
+inline std::string TagsKey(const std::string& arn) { return "api/tags/" + arn + ".json"; }
+
 }  // namespace cairn::layout

@@ -31,7 +31,8 @@ class FaultInjectingStore final : public ForwardingStore {
   // What a power cut would leave: every Put made with PutOptions::sync = false and not followed
   // by a Sync() is undone (the object is removed, or its previous bytes put back), as a local
   // file system may lose writes not yet fsync'd. Returns how many puts were undone. Puts with
-  // sync = true are durable once they return, and stay.
+  // sync = true are durable once they return, and stay. (Unsynced puts racing on one key are
+  // not modelled: cairn writes each chunk key once.)
   Result<int> DropUnsyncedWrites();
   // Forgets every rule (and a crash), not the record of unsynced writes.
   void Clear();

@@ -37,6 +37,10 @@ struct TrainingJobSpec {
   int64_t max_run_seconds = 86400;    // SageMaker's default MaxRuntimeInSeconds
   std::vector<MetricDefinition> metric_definitions;
   std::string model_group;  // "" = the base job name
+  // The CreateTrainingJob request as cairn server was given it (JSON, without HyperParameters),
+  // so DescribeTrainingJob echoes RoleArn, ResourceConfig, TrainingImage, ... as SageMaker does;
+  // "" for jobs started with `cairn train`.
+  std::string sagemaker_request;
 };
 
 struct StatusTransition {
@@ -108,6 +112,7 @@ class JobStore {
     std::string host;
     int64_t seq;
     std::string bytes;
+    int64_t at_ms = 0;  // when the piece reached the store (its object's mtime)
   };
   Result<std::vector<LogPiece>> ReadLogs(const std::string& name,
                                          const std::map<std::string, int64_t>& after);
