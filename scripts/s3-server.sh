@@ -80,6 +80,12 @@ rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
 rgw dns name = 127.0.0.1
 rgw gc obj min wait = 5
 rgw gc processor period = 5
+# Server-side encryption as AWS S3 offers it (the SageMaker SDK uploads with aws:kms): RGW's
+# "testing" KMS with one fixed key (a test server only), allowed over plain HTTP on 127.0.0.1.
+rgw crypt require ssl = false
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = cairn-test-key=$(head -c 32 /dev/zero | tr '\0' 'k' | base64)
+rgw crypt default encryption key = $(head -c 32 /dev/zero | tr '\0' 'd' | base64)
 CONF
   local c="$dir/ceph.conf"
   monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$dir/monmap" >/dev/null
@@ -115,6 +121,7 @@ export AWS_SECRET_ACCESS_KEY=$secret_key
 export AWS_REGION=us-east-1
 export AWS_ENDPOINT_URL=http://127.0.0.1:$port
 export CAIRN_TEST_S3_ENDPOINT=http://127.0.0.1:$port
+export CAIRN_TEST_S3_KMS_KEY_ID=cairn-test-key
 ENV
 }
 

@@ -1,0 +1,122 @@
+"""The real SageMaker Python SDK (v2.230.0, from ../shared/sagemaker-sdk), unmodified, runs the
+seed's workflow against cairn server and the S3 test server; only the session line differs:
+
+    session = cairn_sagemaker.session(...)        # instead of sagemaker.Session()
+    role = sagemaker.get_execution_role(session)  # STS GetCallerIdentity, IAM GetRole
+    estimator = PyTorch(entry_point="train.py", ...); estimator.fit(...)   # logs=True: Logs API
+    estimator.model_data                          # <output_path>/<job>/output/model.tar.gz
+    PyTorchModel(model_data, entry_point="inference.py", ...).deploy(...)  # repacked archive
+    predictor.predict(...)"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SDK = os.path.join(os.path.dirname(ROOT), "shared", "sagemaker-sdk")
+CAIRN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build", "cairn"))
+EXAMPLE = os.path.join(ROOT, "examples", "simple")
+# One identity for cairn server and the S3 server, as one AWS account has for every service.
+KEY = os.environ.get("AWS_ACCESS_KEY_ID", "cairn-sdk-key")
+SECRET = os.environ.get("AWS_SECRET_ACCESS_KEY", "cairn-sdk-secret")
+
+if not os.path.isdir(os.path.join(SDK, "sagemaker")):
+    pytest.skip(f"the SageMaker SDK is not at {SDK} (a checkout without ../shared)",
+                allow_module_level=True)
+sys.path.insert(0, SDK)
+sys.path.insert(0, os.path.join(ROOT, "python"))
+os.environ["AWS_DATA_PATH"] = os.path.join(SDK, "botocore-data")
+
+import boto3  # noqa: E402
+import torch  # noqa: E402
+import cairn_sagemaker  # noqa: E402
+import sagemaker  # noqa: E402
+from sagemaker.pytorch import PyTorch, PyTorchModel  # noqa: E402
+
+sys.path.insert(0, EXAMPLE)
+from inference import SimpleModel  # noqa: E402
+
+S3 = os.environ.get("CAIRN_TEST_S3_ENDPOINT")
+BUCKET = os.environ.get("CAIRN_TEST_S3_BUCKET", "cairn-test")
+KMS_KEY = os.environ.get("CAIRN_TEST_S3_KMS_KEY_ID")
+
+
+@pytest.fixture
+def server(tmp_path):
+    if not S3:
+        pytest.skip("needs the S3 test server (CAIRN_TEST_S3_ENDPOINT; ctest starts it)")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = dict(os.environ, CAIRN_SERVER_ACCESS_KEY=KEY, CAIRN_SERVER_SECRET_KEY=SECRET)
+    proc = subprocess.Popen([CAIRN, "server", "--store", str(tmp_path / "store"), "--port", str(port),
+                             "--work-dir", str(tmp_path / "work"),
+                             "--role-arn", "arn:aws:iam::000000000000:role/SageMakerRole"], env=env)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=120)
+
+
+def make_session(url):
+    # The one line a SageMaker user changes.
+    return cairn_sagemaker.session(url, s3_endpoint=S3, bucket=BUCKET, aws_access_key_id=KEY,
+                                   aws_secret_access_key=SECRET, s3_kms_key_id=KMS_KEY)
+
+
+def upload_data(tmp_path, prefix):
+    subprocess.run(["/usr/bin/python3", os.path.join(EXAMPLE, "make_data.py"), tmp_path / "data", "--rows", "300"],
+                   check=True, capture_output=True)
+    s3 = boto3.client("s3", endpoint_url=S3)
+    s3.upload_file(str(tmp_path / "data" / "train" / "train.csv"), BUCKET, f"{prefix}/train/train.csv")
+    return f"s3://{BUCKET}/{prefix}/train"
+
+
+def test_the_seeds_workflow_with_the_real_sdk(server, tmp_path, capfd):
+    session = make_session(server)
+    role = sagemaker.get_execution_role(session)
+    assert role == "arn:aws:iam::000000000000:role/SageMakerRole"
+    assert session.default_bucket() == BUCKET
+    prefix = f"sdk-{uuid.uuid4().hex[:8]}"
+    train = upload_data(tmp_path, prefix)
+    estimator = PyTorch(entry_point="train.py", source_dir=EXAMPLE, role=role, instance_count=1,
+                        instance_type="ml.m5.large", framework_version="1.13.1", py_version="py39",
+                        hyperparameters={"epochs": 3}, output_path=f"s3://{BUCKET}/{prefix}/jobs",
+                        sagemaker_session=session)
+    estimator.fit({"train": train})  # logs=True, wait=True: the defaults
+    out = capfd.readouterr().out
+    assert "epoch" in out.lower(), out  # the job's own lines, read through CloudWatch Logs
+    job = estimator.latest_training_job.name
+    assert estimator.model_data == f"s3://{BUCKET}/{prefix}/jobs/{job}/output/model.tar.gz"
+
+    model = PyTorchModel(model_data=estimator.model_data, role=role, entry_point="inference.py",
+                         source_dir=EXAMPLE, framework_version="1.13.1", py_version="py39",
+                         sagemaker_session=session)
+    predictor = model.deploy(instance_type="ml.m5.large", initial_instance_count=1)
+    try:
+        predictor.serializer = sagemaker.serializers.JSONSerializer()
+        predictor.deserializer = sagemaker.deserializers.JSONDeserializer()
+        x = torch.randn(4, 10)
+        got = torch.tensor(predictor.predict(x.tolist()))
+        # The same weights, loaded with PyTorch from the artifact, answer the same.
+        local = tmp_path / "artifact"
+        local.mkdir()
+        sagemaker.s3.S3Downloader.download(estimator.model_data, str(local), sagemaker_session=session)
+        subprocess.run(["tar", "xzf", local / "model.tar.gz", "-C", local], check=True)
+        m = SimpleModel()
+        m.load_state_dict(torch.load(local / "model.pth"))
+        m.eval()
+        assert torch.allclose(got, m(x).detach(), atol=1e-5)
+    finally:
+        predictor.delete_endpoint()
