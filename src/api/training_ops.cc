@@ -105,6 +105,9 @@ Result<Json> DescribeTrainingJob(Context& c, const Json& in) {
     const Json algo = given.value("AlgorithmSpecification", Json::object());
     for (const auto& [k, v] : algo.items()) out["AlgorithmSpecification"][k] = v;
   }
+  // Fields SageMaker always returns (the SDK reads them without a default).
+  if (!out["OutputDataConfig"].contains("KmsKeyId")) out["OutputDataConfig"]["KmsKeyId"] = "";
+  if (!out["ResourceConfig"].contains("VolumeSizeInGB")) out["ResourceConfig"]["VolumeSizeInGB"] = 0;
   return out;
 }
 

@@ -120,3 +120,37 @@ def test_the_seeds_workflow_with_the_real_sdk(server, tmp_path, capfd):
         assert torch.allclose(got, m(x).detach(), atol=1e-5)
     finally:
         predictor.delete_endpoint()
+
+
+def test_attach_deploy_from_the_estimator_and_clean_up(server, tmp_path):
+    session = make_session(server)
+    role = sagemaker.get_execution_role(session)
+    prefix = f"sdk-{uuid.uuid4().hex[:8]}"
+    train = upload_data(tmp_path, prefix)
+    estimator = PyTorch(entry_point="train.py", source_dir=EXAMPLE, role=role, instance_count=1,
+                        instance_type="ml.m5.large", framework_version="1.13.1", py_version="py39",
+                        hyperparameters={"epochs": 2}, output_path=f"s3://{BUCKET}/{prefix}/jobs",
+                        sagemaker_session=session, tags=[{"Key": "team", "Value": "a"}])
+    estimator.fit({"train": train}, wait=False)
+    job = estimator.latest_training_job.name
+    # attach gives back the estimator that trained, once the job is done.
+    attached = PyTorch.attach(job, sagemaker_session=session)
+    assert attached.framework_version == "1.13.1" and attached.py_version == "py39"
+    assert attached.instance_type == "ml.m5.large" and attached.instance_count == 1
+    assert attached.role == role
+    assert attached.hyperparameters()["epochs"] == "2"
+    assert attached.output_path == f"s3://{BUCKET}/{prefix}/jobs"
+    assert attached.model_data == estimator.model_data
+    tags = session.sagemaker_client.list_tags(ResourceArn=attached.latest_training_job.describe()["TrainingJobArn"])
+    assert {"Key": "team", "Value": "a"} in tags["Tags"]
+    # estimator.deploy(): the model straight from the training job, its inference.py alongside.
+    predictor = attached.deploy(instance_type="ml.m5.large", initial_instance_count=1,
+                                entry_point="inference.py", source_dir=EXAMPLE)
+    predictor.serializer = sagemaker.serializers.CSVSerializer()
+    predictor.deserializer = sagemaker.deserializers.CSVDeserializer()
+    rows = predictor.predict([[0.5] * 10, [1.0] * 10])
+    assert len(rows) == 2 and all(len(r) == 1 for r in rows), rows
+    predictor.delete_model()
+    predictor.delete_endpoint()
+    names = [e["EndpointName"] for e in session.sagemaker_client.list_endpoints()["Endpoints"]]
+    assert predictor.endpoint_name not in names
