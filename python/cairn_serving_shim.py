@@ -7,6 +7,8 @@ Frames both ways: two little-endian u32 (header length, body length), a JSON hea
 The first frame out says whether model_fn succeeded; then one response per request.
 """
 import importlib.util
+import inspect
+import logging
 import io
 import json
 import os
@@ -67,12 +69,23 @@ def decode(data, content_type):
                             f"(application/json, text/csv, application/x-npy)")
 
 
+def _tolist(obj):
+    """The toolkit's JSON encoder default: tensors, arrays and numpy scalars as lists / numbers,
+    wherever they sit in the answer (a dict of tensors, say)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().tolist()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
 def encode(array, accept):
     if accept == JSON:
-        return json.dumps(array.tolist() if hasattr(array, "tolist") else array)
+        return json.dumps(array, default=_tolist)
     if accept == CSV:
         a = np.asarray(array)
-        rows = a.reshape(1, -1) if a.ndim <= 1 else a.reshape(a.shape[0], -1)
+        # One line per row, as the toolkit's numpy.savetxt: a 1-D answer is one value a line.
+        rows = a.reshape(-1, 1) if a.ndim <= 1 else a.reshape(a.shape[0], -1)
         return "\n".join(",".join(repr(float(v)) for v in r) for r in rows) + "\n"
     if accept == NPY:
         buf = io.BytesIO()
@@ -114,8 +127,42 @@ def default_output_fn(prediction, accept):
     return encode(prediction, accept.split(",")[0].strip()), accept
 
 
+class Context:
+    """What the inference toolkit passes to a handler that takes one more argument
+    (sagemaker_inference.transformer: model_fn(model_dir, context), input_fn(data, content_type,
+    context), predict_fn(data, model, context), output_fn(prediction, accept, context),
+    transform_fn(model, data, content_type, accept, context))."""
+
+    def __init__(self, model_dir):
+        self.model_name = "model"
+        self.manifest = {}
+        self.system_properties = {"model_dir": model_dir, "gpu_id": None, "batch_size": 1,
+                                  "server_name": "cairn-serve", "server_version": "cairn",
+                                  "limit_max_image_pixels": True}
+        self.headers = {}
+
+    def get_request_header(self, idx, key):
+        return self.headers.get(key.lower())
+
+    def get_all_request_header(self, idx):
+        return dict(self.headers)
+
+
+def _call(fn, context, *args):
+    """Calls a handler with the context appended when it takes one argument more, as the toolkit
+    decides it (the count of its named positional parameters)."""
+    try:
+        spec = inspect.getfullargspec(fn)
+        named = len(spec.args) - (1 if inspect.ismethod(fn) else 0)
+    except TypeError:
+        named = len(args)
+    return fn(*args, context) if named == len(args) + 1 else fn(*args)
+
+
 def main():
     model_dir, code_dir, entry, default_accept = sys.argv[1:5]
+    logging.basicConfig(level=int(os.environ.get("SAGEMAKER_CONTAINER_LOG_LEVEL", "20")))
+    context = Context(model_dir)
     try:
         user = None
         if entry:
@@ -132,7 +179,7 @@ def main():
         input_fn = get("input_fn", default_input_fn)
         predict_fn = get("predict_fn", default_predict_fn)
         output_fn = get("output_fn", default_output_fn)
-        model = model_fn(model_dir)
+        model = _call(model_fn, context, model_dir)
     except Exception:
         _write_frame({"ready": False, "error": traceback.format_exc()})
         return
@@ -143,6 +190,8 @@ def main():
         except EOFError:
             return
         content_type = header.get("content_type") or JSON
+        context.headers = {"content-type": content_type, "accept": header.get("accept") or "",
+                           "x-amzn-sagemaker-custom-attributes": header.get("custom_attributes") or ""}
         accept = header.get("accept") or "*/*"
         if accept.strip() in ("*/*", ""):
             accept = default_accept
@@ -150,16 +199,16 @@ def main():
         try:
             data = body.decode("utf-8") if content_type in (JSON, CSV) else body
             if transform_fn:
-                result = transform_fn(model, data, content_type, accept)
+                result = _call(transform_fn, context, model, data, content_type, accept)
             else:
                 try:
-                    data = input_fn(data, content_type)
+                    data = _call(input_fn, context, data, content_type)
                 except HandlerError:
                     raise
                 except Exception as e:
                     raise HandlerError(400, f"the request body does not decode as "
                                             f"{content_type}: {e}")
-                result = output_fn(predict_fn(data, model), accept)
+                result = _call(output_fn, context, _call(predict_fn, context, data, model), accept)
             if isinstance(result, tuple):
                 result, out_type = result
             if isinstance(result, str):

@@ -88,6 +88,9 @@ Result<std::shared_ptr<EndpointHosts::Instance>> EndpointHosts::Launch(const std
       o.argv.push_back(dir);
     }
   }
+  // CreateModel's Environment is the serving process's environment, as in a SageMaker container
+  // (the toolkit's SAGEMAKER_* variables included; cairn-serve and its workers read them).
+  for (const auto& [k, v] : env.items()) o.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
   // cairn-serve's Python workers share its process group: SIGTERM goes to cairn-serve alone,
   // which finishes its requests with them before it exits.
   o.new_process_group = false;

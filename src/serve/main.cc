@@ -32,6 +32,18 @@ int main(int argc, char** argv) {
   std::string ref, store, work_dir;
   cairn::ServeOptions options;
   cairn::ServerOptions server;
+  // The inference toolkit's variables, as a SageMaker serving container reads them (CreateModel's
+  // Environment reaches this process); the flags below override them.
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+  };
+  if (!env("SAGEMAKER_PROGRAM").empty()) options.entry_point = env("SAGEMAKER_PROGRAM");
+  if (!env("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT").empty())
+    options.default_accept = env("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT");
+  if (int n = std::atoi(env("SAGEMAKER_MODEL_SERVER_WORKERS").c_str()); n > 0) options.workers = n;
+  if (int n = std::atoi(env("SAGEMAKER_MODEL_SERVER_TIMEOUT").c_str()); n > 0)
+    options.timeout_seconds = n;
   app.add_option("REF", ref, "group:3, group:latest or group@alias (followed when it moves)")
       ->required();
   app.add_option("--host", server.host, "address to listen on (default 127.0.0.1)");
@@ -42,6 +54,12 @@ int main(int argc, char** argv) {
   app.add_option("--source-dir", options.source_dir,
                  "folder holding --entry-point (default: the version's code/)");
   app.add_option("--python", options.python, "interpreter for Python handlers");
+  app.add_option("--default-accept", options.default_accept,
+                 "answer type when a request names none (default application/json; "
+                 "$SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT)");
+  app.add_option("--timeout", options.timeout_seconds,
+                 "seconds a Python handler may take per request (default 60; "
+                 "$SAGEMAKER_MODEL_SERVER_TIMEOUT)");
   app.add_option("--threads", server.threads, "connections served at once (default 64)");
   app.add_option("--poll", server.poll_seconds,
                  "seconds between looks at the alias / latest (default 2)");

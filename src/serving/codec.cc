@@ -215,7 +215,11 @@ Result<std::string> EncodeBody(const Array& a, const std::string& accept,
     }
     if (item == "text/csv") {
       *content_type = "text/csv";
-      const int64_t cols = a.shape.empty() ? 1 : a.shape.back();
+      // One line per row, as the inference toolkit writes CSV (numpy.savetxt): a 1-D answer
+      // is a column, one value per line; more dimensions are flattened after the first.
+      int64_t cols = 1;
+      for (size_t d = 1; d < a.shape.size(); ++d) cols *= a.shape[d];
+      if (cols <= 0) cols = 1;
       std::string out;
       char buf[32];
       for (size_t i = 0; i < a.values.size(); ++i) {

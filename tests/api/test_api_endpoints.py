@@ -134,3 +134,73 @@ def test_racing_creates_give_one_success_and_resource_in_use(server):  # noqa: F
     assert sorted(outcomes) == ["ResourceInUse"] * 15 + ["ok"], outcomes
     assert sm.describe_endpoint_config(EndpointConfigName="race-config")["ProductionVariants"][0][
         "ModelName"] == "race-model"
+
+
+HANDLER_WITH_CONTEXT = '''
+import os
+import numpy as np
+import torch
+from inference import SimpleModel
+
+
+def model_fn(model_dir, context):  # the toolkit passes a context to a handler that takes one
+    assert context.system_properties["model_dir"] == model_dir
+    m = SimpleModel()
+    m.load_state_dict(torch.load(os.path.join(model_dir, os.environ["WEIGHTS_FILE"])))
+    return m.eval()
+
+
+def input_fn(body, content_type, context):
+    import json
+    return torch.tensor(json.loads(body), dtype=torch.float32)
+
+
+def predict_fn(data, model, context):
+    with torch.no_grad():
+        y = model(data)
+    if context.get_request_header(0, "accept") == "application/json":
+        return {"y": y, "n": np.int64(len(y)), "first": y[0, 0], "a": np.arange(2)}
+    return y[:, 0]  # shape (rows,): CSV writes one line per value
+'''
+
+
+def test_model_environment_and_the_toolkits_handler_conventions(server):  # noqa: F811
+    """CreateModel's Environment is the serving process's environment (WEIGHTS_FILE for the
+    handler, SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT for the answer type); handlers that take a
+    context get one; the default JSON encoder takes nested tensors and numpy scalars; a CSV answer
+    has one line per row."""
+    store, client, tmp = server
+    sm, rt = client(), client(service="sagemaker-runtime")
+    d = tmp / "envmodel"
+    (d / "code").mkdir(parents=True)
+    torch.manual_seed(5)
+    m = SimpleModel()
+    torch.save(m.state_dict(), d / "weights.pth")
+    (d / "code" / "handler.py").write_text(HANDLER_WITH_CONTEXT)
+    (d / "code" / "inference.py").write_text(open(os.path.join(EXAMPLE, "inference.py")).read())
+    subprocess.run(["tar", "czf", tmp / "envmodel.tar.gz", "-C", d, "weights.pth", "code"], check=True)
+    sm.create_model(ModelName="env-model", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
+                    PrimaryContainer={"Image": "pytorch-inference:1.13", "ModelDataUrl": str(tmp / "envmodel.tar.gz"),
+                                      "Environment": {"SAGEMAKER_PROGRAM": "handler.py",
+                                                      "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                                                      "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+                                                      "WEIGHTS_FILE": "weights.pth"}})
+    sm.create_endpoint_config(EndpointConfigName="env-config", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "env-model", "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="env-ep", EndpointConfigName="env-config")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="env-ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    x = torch.randn(3, 10)
+    want = m(x).detach()
+    r = rt.invoke_endpoint(EndpointName="env-ep", ContentType="application/json", Body=json.dumps(x.tolist()))
+    assert r["ContentType"] == "text/csv"  # no Accept: SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT
+    lines = r["Body"].read().decode().strip().split("\n")
+    assert len(lines) == 3, lines
+    assert torch.allclose(torch.tensor([float(v) for v in lines]), want[:, 0], atol=1e-5)
+    r = rt.invoke_endpoint(EndpointName="env-ep", ContentType="application/json", Accept="application/json",
+                           Body=json.dumps(x.tolist()))
+    got = json.loads(r["Body"].read())
+    assert got["n"] == 3 and got["a"] == [0, 1]
+    assert torch.allclose(torch.tensor(got["y"]), want, atol=1e-5)
+    assert abs(got["first"] - float(want[0, 0])) < 1e-5
+    sm.delete_endpoint(EndpointName="env-ep")

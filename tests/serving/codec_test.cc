@@ -40,6 +40,10 @@ TEST(Codec, CsvRows) {
   EXPECT_FALSE(DecodeBody("", "text/csv").ok());
   std::string type;
   EXPECT_EQ(*EncodeBody(*a, "text/csv", &type), "1,2,3\n4,5,6\n");
+  // A 1-D answer is a column, one value a line, as numpy.savetxt (the toolkit's) writes it.
+  EXPECT_EQ(*EncodeBody(*one, "text/csv", &type), "1\n2\n3\n");
+  Array cube{{2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8}};
+  EXPECT_EQ(*EncodeBody(cube, "text/csv", &type), "1,2,3,4\n5,6,7,8\n");
 }
 
 TEST(Codec, NpyRoundTripAndHostileHeaders) {

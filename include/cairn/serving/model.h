@@ -47,6 +47,7 @@ struct ServeOptions {
   int max_batch_size = 32;     // native: requests batched together under load
   int max_batch_delay_us = 0;  // native: how long a batch waits to fill (0: what is queued)
   std::string default_accept = "application/json";
+  int timeout_seconds = 60;  // a Python handler's answer (SAGEMAKER_MODEL_SERVER_TIMEOUT)
 };
 
 // Loads the model in `model_dir` (a restored version). The native loader is supplied by the
