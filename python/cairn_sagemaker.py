@@ -54,6 +54,17 @@ def _default_kms_key(key_id):
     return fill
 
 
+def _drop_unknown_parameters(params, model=None, **_):
+    """The SDK (v2.230) sends fields newer than an older botocore's service model knows (Debian
+    12's botocore 1.29 lacks CreateModelPackage's SkipModelValidation, say), which botocore would
+    refuse before sending. Such fields are dropped; cairn server ignores them anyway."""
+    if model is None or model.input_shape is None:
+        return
+    known = model.input_shape.members
+    for name in [k for k in params if k not in known]:
+        del params[name]
+
+
 def session(server_url, s3_endpoint=None, bucket=None, region="us-east-1",
             aws_access_key_id=None, aws_secret_access_key=None, s3_kms_key_id=None,
             **session_kwargs):
@@ -66,6 +77,7 @@ def session(server_url, s3_endpoint=None, bucket=None, region="us-east-1",
     boto = CairnBotoSession(server_url, s3_endpoint, region_name=region,
                             aws_access_key_id=aws_access_key_id,
                             aws_secret_access_key=aws_secret_access_key)
+    boto.events.register("before-parameter-build.sagemaker", _drop_unknown_parameters)
     if s3_kms_key_id:
         for op in ("PutObject", "CreateMultipartUpload", "CopyObject"):
             boto.events.register(f"before-parameter-build.s3.{op}", _default_kms_key(s3_kms_key_id))

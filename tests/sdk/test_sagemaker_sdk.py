@@ -154,3 +154,43 @@ def test_attach_deploy_from_the_estimator_and_clean_up(server, tmp_path):
     predictor.delete_endpoint()
     names = [e["EndpointName"] for e in session.sagemaker_client.list_endpoints()["Endpoints"]]
     assert predictor.endpoint_name not in names
+
+
+def test_register_approve_and_deploy_a_model_package(server, tmp_path):
+    session = make_session(server)
+    role = sagemaker.get_execution_role(session)
+    prefix = f"sdk-{uuid.uuid4().hex[:8]}"
+    train = upload_data(tmp_path, prefix)
+    estimator = PyTorch(entry_point="train.py", source_dir=EXAMPLE, role=role, instance_count=1,
+                        instance_type="ml.m5.large", framework_version="1.13.1", py_version="py39",
+                        hyperparameters={"epochs": 2}, output_path=f"s3://{BUCKET}/{prefix}/jobs",
+                        sagemaker_session=session)
+    estimator.fit({"train": train}, logs=False)
+    session.sagemaker_client.create_model_package_group(ModelPackageGroupName="simple-models")
+    model = PyTorchModel(model_data=estimator.model_data, role=role, entry_point="inference.py",
+                         source_dir=EXAMPLE, framework_version="1.13.1", py_version="py39",
+                         sagemaker_session=session)
+    package = model.register(content_types=["application/json"], response_types=["application/json"],
+                             inference_instances=["ml.m5.large"], transform_instances=["ml.m5.large"],
+                             model_package_group_name="simple-models",
+                             approval_status="PendingManualApproval")
+    arn = package.model_package_arn
+    assert session.sagemaker_client.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == \
+        "PendingManualApproval"
+    session.sagemaker_client.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    approved = session.sagemaker_client.list_model_packages(ModelPackageGroupName="simple-models",
+                                                           ModelApprovalStatus="Approved")
+    assert [p["ModelPackageArn"] for p in approved["ModelPackageSummaryList"]] == [arn]
+    predictor = sagemaker.ModelPackage(role=role, model_package_arn=arn, sagemaker_session=session).deploy(
+        instance_type="ml.m5.large", initial_instance_count=1)
+    try:
+        p = sagemaker.predictor.Predictor(predictor.endpoint_name if predictor else
+                                          session.sagemaker_client.list_endpoints()["Endpoints"][0]["EndpointName"],
+                                          sagemaker_session=session,
+                                          serializer=sagemaker.serializers.JSONSerializer(),
+                                          deserializer=sagemaker.deserializers.JSONDeserializer())
+        got = p.predict([[0.25] * 10])
+        assert len(got) == 1 and len(got[0]) == 1, got
+    finally:
+        for e in session.sagemaker_client.list_endpoints()["Endpoints"]:
+            session.sagemaker_client.delete_endpoint(EndpointName=e["EndpointName"])
