@@ -172,10 +172,11 @@ net::HttpResponse HandleJson(Context& c, const net::HttpRequest& req, const std:
 }  // namespace
 
 net::HttpResponse HandleRequest(Context& c, const net::HttpRequest& req) {
-  const AuthError auth = VerifySigV4(req, c.options.credentials, c.options.region,
-                                     {"sagemaker", "logs", "sts", "iam"}, std::time(nullptr));
+  const AuthError auth =
+      VerifySigV4(req, c.options.credentials, c.options.region,
+                  {"sagemaker", "logs", "sts", "iam", "monitoring"}, std::time(nullptr));
   if (!auth.code.empty()) return Error({auth.http_status, auth.code, auth.message});
-  if (auth.service == "sts" || auth.service == "iam")
+  if (auth.service == "sts" || auth.service == "iam" || auth.service == "monitoring")
     return HandleQuery(c, auth.service, auth.access_key, req);
   if (auth.service == "logs") return HandleJson(c, req, "Logs_20140328.", LogsOperations(), "logs");
   // The runtime API: POST /endpoints/<name>/invocations.

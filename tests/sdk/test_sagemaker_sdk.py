@@ -93,12 +93,17 @@ def test_the_seeds_workflow_with_the_real_sdk(server, tmp_path, capfd):
     estimator = PyTorch(entry_point="train.py", source_dir=EXAMPLE, role=role, instance_count=1,
                         instance_type="ml.m5.large", framework_version="1.13.1", py_version="py39",
                         hyperparameters={"epochs": 3}, output_path=f"s3://{BUCKET}/{prefix}/jobs",
+                        metric_definitions=[{"Name": "train:loss", "Regex": "train_loss=([0-9.]+)"}],
                         sagemaker_session=session)
     estimator.fit({"train": train})  # logs=True, wait=True: the defaults
     out = capfd.readouterr().out
     assert "epoch" in out.lower(), out  # the job's own lines, read through CloudWatch Logs
     job = estimator.latest_training_job.name
     assert estimator.model_data == f"s3://{BUCKET}/{prefix}/jobs/{job}/output/model.tar.gz"
+    # The metric series, through CloudWatch's GetMetricStatistics, as a pandas frame.
+    frame = estimator.training_job_analytics.dataframe()
+    assert list(frame["metric_name"].unique()) == ["train:loss"] and len(frame) >= 1, frame
+    assert (frame["value"] > 0).all()
 
     model = PyTorchModel(model_data=estimator.model_data, role=role, entry_point="inference.py",
                          source_dir=EXAMPLE, framework_version="1.13.1", py_version="py39",
