@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -201,6 +202,7 @@ void AddStoreCommands(CLI::App& app, Action* action) {
   struct Args {
     std::string a, b;
     bool recursive = false, json = false;
+    std::string sse, sse_kms_key_id;
   };
   auto args = std::make_shared<Args>();
   auto* cp =
@@ -208,7 +210,19 @@ void AddStoreCommands(CLI::App& app, Action* action) {
   cp->add_option("SRC", args->a, "local file, '-' for stdin, or s3:// URI")->required();
   cp->add_option("DST", args->b, "local path or s3:// URI")->required();
   cp->add_flag("-r,--recursive", args->recursive, "copy everything under a folder or prefix");
-  cp->callback([=] { *action = [=] { return Run(Copy(args->a, args->b, args->recursive)); }; });
+  cp->add_option("--sse", args->sse,
+                 "server-side encryption of uploads: AES256 or aws:kms ($CAIRN_S3_SSE)");
+  cp->add_option("--sse-kms-key-id", args->sse_kms_key_id,
+                 "the KMS key for aws:kms ($CAIRN_S3_SSE_KMS_KEY_ID)");
+  cp->callback([=] {
+    *action = [=] {
+      // The S3 store reads its settings from the environment, as every AWS tool does.
+      if (!args->sse.empty()) ::setenv("CAIRN_S3_SSE", args->sse.c_str(), 1);
+      if (!args->sse_kms_key_id.empty())
+        ::setenv("CAIRN_S3_SSE_KMS_KEY_ID", args->sse_kms_key_id.c_str(), 1);
+      return Run(Copy(args->a, args->b, args->recursive));
+    };
+  });
 
   auto* ls = app.add_subcommand("ls", "List the objects under an s3:// URI");
   ls->add_option("URI", args->a, "s3://bucket[/prefix]")->required();

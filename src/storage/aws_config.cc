@@ -93,7 +93,24 @@ Result<S3Options> S3OptionsFromEnvironment() {
     if (n < 1 || n > 256) return Status::InvalidArgument("CAIRN_S3_CONCURRENCY must be 1..256");
     o.concurrency = static_cast<int>(n);
   }
+  o.sse = Env("CAIRN_S3_SSE");
+  o.sse_kms_key_id = Env("CAIRN_S3_SSE_KMS_KEY_ID");
+  CAIRN_RETURN_IF_ERROR(SseHeaders(o).status().WithContext("CAIRN_S3_SSE"));
   return o;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SseHeaders(const S3Options& o) {
+  std::vector<std::pair<std::string, std::string>> h;
+  if (o.sse.empty() && o.sse_kms_key_id.empty()) return h;
+  if (o.sse != "AES256" && o.sse != "aws:kms")
+    return Status::InvalidArgument("server-side encryption is AES256 or aws:kms, not '" + o.sse +
+                                   "'");
+  if (!o.sse_kms_key_id.empty() && o.sse != "aws:kms")
+    return Status::InvalidArgument("a KMS key id needs aws:kms encryption");
+  h.emplace_back("x-amz-server-side-encryption", o.sse);
+  if (!o.sse_kms_key_id.empty())
+    h.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", o.sse_kms_key_id);
+  return h;
 }
 
 }  // namespace cairn

@@ -19,6 +19,8 @@ class Upload {
     Connection::Call call{"POST", key_};
     call.query = {{"uploads", ""}};
     call.idempotent = false;
+    CAIRN_ASSIGN_OR_RETURN(auto sse, SseHeaders(conn_.options()));
+    call.headers.insert(call.headers.end(), sse.begin(), sse.end());
     CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send(call));
     if (resp.status != 200) return ErrorFromResponse(resp, "start multipart upload");
     upload_id_ = XmlFirst(resp.body, "UploadId");

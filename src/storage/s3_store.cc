@@ -124,6 +124,8 @@ Result<ObjectInfo> S3Store::PutSingle(const std::string& key, const std::string&
   call.body = reinterpret_cast<const uint8_t*>(body.data());
   call.body_size = body.size();
   call.headers.emplace_back("Content-Type", options.content_type);
+  CAIRN_ASSIGN_OR_RETURN(auto sse, SseHeaders(conn_.options()));
+  call.headers.insert(call.headers.end(), sse.begin(), sse.end());
   if (options.condition == PutOptions::Condition::kIfAbsent) {
     call.headers.emplace_back("If-None-Match", "*");
     call.idempotent = false;  // a lost reply then a retry would report our own write as a loss

@@ -123,3 +123,25 @@ def test_registry_on_s3_with_sagemaker_artifacts(tmp_path, prefix):
     run(CAIRN, "models", *store, "restore", "s3m:2", tmp_path / "restored")
     assert digest(tmp_path / "restored" / "model.pth") == digest(model / "model.pth")
     assert run(CAIRN, "models", *store, "verify").stdout.startswith(b"ok: 3 versions")
+
+
+def test_server_side_encryption_of_uploads(tmp_path, prefix):
+    """cairn cp --sse asks the S3 server to encrypt what it uploads (single PUT and multipart), as
+    aws s3 cp --sse does; the object reads back the same, and the server says how it is stored."""
+    import boto3
+    s3 = boto3.client("s3", endpoint_url=ENDPOINT)
+    key_id = os.environ.get("CAIRN_TEST_S3_KMS_KEY_ID", "cairn-test-key")
+    for size in (1000, 20 * 2**20 + 3):  # one PUT; a multipart upload (8 MiB parts here)
+        src = tmp_path / f"src-{size}"
+        src.write_bytes(os.urandom(size))
+        for sse, extra in (("AES256", []), ("aws:kms", ["--sse-kms-key-id", key_id])):
+            dst = f"{prefix}/{sse.replace(':', '-')}-{size}"
+            run(CAIRN, "cp", "--sse", sse, *extra, src, dst)
+            bucket, key = dst[5:].split("/", 1)
+            head = s3.head_object(Bucket=bucket, Key=key)
+            if sse == "aws:kms":  # Ceph RGW 16 takes AES256 but does not report it on HEAD
+                assert head["ServerSideEncryption"] == sse and head["SSEKMSKeyId"] == key_id, head
+            run(CAIRN, "cp", dst, tmp_path / "back")
+            assert digest(tmp_path / "back") == digest(src)
+    p = run(CAIRN, "cp", "--sse", "rot13", tmp_path / "back", f"{prefix}/x", check=False)
+    assert p.returncode == 2 and b"AES256 or aws:kms" in p.stderr, p.stderr

@@ -8,6 +8,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cairn/storage/object_store.h"
 #include "cairn/storage/sigv4.h"
@@ -25,14 +27,24 @@ struct S3Options {
   uint64_t part_size = 64u << 20;
   int concurrency = 4;
   int max_attempts = 5;  // per request, for retryable failures
+  // Server-side encryption of what cairn uploads, as S3 defines it: "" (the bucket's default),
+  // "AES256" (SSE-S3) or "aws:kms" (SSE-KMS, with `sse_kms_key_id`, or the account's default
+  // key when empty). Sent as x-amz-server-side-encryption[-aws-kms-key-id] on PUT and on
+  // CreateMultipartUpload.
+  std::string sse, sse_kms_key_id;
 };
+
+// The headers for `options`' server-side encryption; kInvalidArgument for an unknown kind, or a
+// KMS key without aws:kms.
+Result<std::vector<std::pair<std::string, std::string>>> SseHeaders(const S3Options& options);
 
 // Settings as every AWS tool reads them: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 // AWS_SESSION_TOKEN; else the profile (AWS_PROFILE, default "default") of
 // ~/.aws/credentials (AWS_SHARED_CREDENTIALS_FILE); region from AWS_REGION, AWS_DEFAULT_REGION
 // or the profile in ~/.aws/config (AWS_CONFIG_FILE); endpoint from AWS_ENDPOINT_URL_S3,
 // AWS_ENDPOINT_URL or the profile's endpoint_url; CAIRN_S3_PART_MIB and CAIRN_S3_CONCURRENCY
-// override the part size and parallelism. Fails with a clear message when no credentials are found.
+// override the part size and parallelism; CAIRN_S3_SSE and CAIRN_S3_SSE_KMS_KEY_ID the
+// server-side encryption of uploads. Fails with a clear message when no credentials are found.
 Result<S3Options> S3OptionsFromEnvironment();
 
 // A store for s3://bucket/prefix. Custom endpoints use path-style addressing.
