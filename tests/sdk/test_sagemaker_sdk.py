@@ -155,6 +155,13 @@ def test_attach_deploy_from_the_estimator_and_clean_up(server, tmp_path):
     predictor.deserializer = sagemaker.deserializers.CSVDeserializer()
     rows = predictor.predict([[0.5] * 10, [1.0] * 10])
     assert len(rows) == 2 and all(len(r) == 1 for r in rows), rows
+    # update_endpoint copies the configuration (and its tags, with ListTags) and moves to it.
+    before = session.sagemaker_client.describe_endpoint(EndpointName=predictor.endpoint_name)
+    predictor.update_endpoint(initial_instance_count=1, instance_type="ml.m5.large")
+    after = session.sagemaker_client.describe_endpoint(EndpointName=predictor.endpoint_name)
+    assert after["EndpointStatus"] == "InService"
+    assert after["EndpointConfigName"] != before["EndpointConfigName"]
+    assert predictor.predict([[0.5] * 10]) == rows[:1]
     predictor.delete_model()
     predictor.delete_endpoint()
     names = [e["EndpointName"] for e in session.sagemaker_client.list_endpoints()["Endpoints"]]
