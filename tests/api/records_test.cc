@@ -5,9 +5,7 @@
 #include <thread>
 
 #include "api/api.h"
-#include "api/endpoint_hosts.h"
-#include "cairn/core/sha256.h"
-#include "cairn/storage/sigv4.h"
+#include "api/dispatch_fixture.h"
 #include "test_util.h"
 
 namespace cairn::api {
@@ -94,51 +92,6 @@ TEST(Errors, OneTableFromStatusToSageMaker) {
   EXPECT_EQ(internal.http_status, 500);
   EXPECT_EQ(internal.message, "disk");
 }
-
-// Requests through HandleRequest, signed as boto3 signs them.
-class Dispatch : public ::testing::Test {
- protected:
-  void SetUp() override {
-    options_.credentials = {{"AKID", "secret"}};
-    options_.store = dir_.path();
-    options_.work_root = dir_.File("work");
-    auto store = OpenStore(dir_.File("store"));
-    ASSERT_OK(store.status());
-    registry_ = std::make_unique<Registry>(std::move(*store));
-    context_ = std::make_unique<Context>(Context{options_, *registry_, http_});
-    hosts_ = std::make_unique<EndpointHosts>(*context_);
-    context_->endpoints = hosts_.get();
-  }
-  void TearDown() override { hosts_.reset(); }
-
-  net::HttpResponse Call(const std::string& op, const std::string& body) {
-    net::HttpRequest req;
-    req.method = "POST";
-    req.target = "/";
-    req.body = body;
-    sigv4::Request r{"POST", "127.0.0.1:8770", "/", {}, {}, Sha256Hex(body)};
-    r.headers = {{"x-amz-target", "SageMaker." + op}};
-    const auto sig =
-        sigv4::Sign(r, {"AKID", "secret", ""}, "us-east-1", "sagemaker", std::time(nullptr));
-    req.headers = {{"host", r.host},
-                   {"x-amz-date", sig.amz_date},
-                   {"x-amz-target", "SageMaker." + op},
-                   {"authorization", sig.authorization}};
-    return HandleRequest(*context_, req);
-  }
-  static std::string Code(const net::HttpResponse& r) {
-    for (const auto& [k, v] : r.headers)
-      if (k == "x-amzn-ErrorType") return v;
-    return "";
-  }
-
-  testing::TempDir dir_;
-  ApiServerOptions options_;
-  std::unique_ptr<Registry> registry_;
-  net::Client http_;
-  std::unique_ptr<Context> context_;
-  std::unique_ptr<EndpointHosts> hosts_;
-};
 
 TEST_F(Dispatch, BadRequestsGetSageMakersErrors) {
   EXPECT_EQ(Code(Call("NoSuchOperation", "{}")), "UnknownOperationException");
