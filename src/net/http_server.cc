@@ -130,6 +130,7 @@ struct HttpServer::Loop {
     bool continued = false;    // 100 Continue sent for the request being read
     bool draining = false;     // answered and half-closed: discarding what the client still sends
     uint64_t gen = 0;          // which request a late answer belongs to
+    bool closed = false;       // closed during this batch of events; erased after it
     std::chrono::steady_clock::time_point last_active;
   };
   struct Done {
@@ -143,6 +144,11 @@ struct HttpServer::Loop {
   HttpHandler handler;
   UniqueFd listener, epoll, wake;
   std::unordered_map<int, Conn> conns;
+  // Connections closed while a batch of epoll events is handled keep their descriptor open until
+  // the batch ends: epoll reports descriptors by number, and a number freed mid-batch could be
+  // reused by an accept in the same batch, which a stale event for the old connection (a hang-up)
+  // would then close, resetting a client that did nothing wrong.
+  std::vector<int> closed_fds;
   std::mutex mu;  // done
   std::vector<Done> done;
   std::atomic<bool> stopping{false};
@@ -197,9 +203,10 @@ struct HttpServer::Loop {
         listener = UniqueFd();
         std::vector<int> idle;
         for (auto& [fd, c] : conns)
-          if (!c.busy && c.out_off >= c.out.size()) idle.push_back(fd);
+          if (!c.closed && !c.busy && c.out_off >= c.out.size()) idle.push_back(fd);
         for (int fd : idle) Close(fd);
       }
+      Reap();
       if (stopping && conns.empty()) return;
       const int n = ::epoll_wait(epoll.get(), events, 256, 1000);
       for (int i = 0; i < n; ++i) {
@@ -224,6 +231,7 @@ struct HttpServer::Loop {
         last_sweep = now;
         std::vector<int> old;
         for (auto& [fd, c] : conns) {
+          if (c.closed) continue;
           const auto idle = now - c.last_active;
           if ((c.draining && idle > std::chrono::seconds(5)) ||
               (!c.busy && idle > std::chrono::seconds(options.idle_timeout_seconds)))
@@ -231,6 +239,7 @@ struct HttpServer::Loop {
         }
         for (int fd : old) Close(fd);
       }
+      Reap();
     }
   }
 
@@ -247,12 +256,28 @@ struct HttpServer::Loop {
     }
   }
 
-  void Close(int fd) { conns.erase(fd); }  // UniqueFd closes it (and epoll forgets it)
+  // The connection, or null when there is none or it is closed (see closed_fds).
+  Conn* Find(int fd) {
+    auto it = conns.find(fd);
+    return it == conns.end() || it->second.closed ? nullptr : &it->second;
+  }
+  void Close(int fd) {
+    Conn* c = Find(fd);
+    if (c == nullptr) return;
+    c->closed = true;
+    ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+    closed_fds.push_back(fd);
+  }
+  // Erases the connections closed in the batch (UniqueFd closes their descriptors).
+  void Reap() {
+    for (int fd : closed_fds) conns.erase(fd);
+    closed_fds.clear();
+  }
 
   void Readable(int fd) {
-    auto it = conns.find(fd);
-    if (it == conns.end()) return;
-    Conn& c = it->second;
+    Conn* found = Find(fd);
+    if (found == nullptr) return;
+    Conn& c = *found;
     char buf[65536];
     for (;;) {
       ssize_t n = ::read(fd, buf, sizeof(buf));
@@ -280,9 +305,9 @@ struct HttpServer::Loop {
 
   // Takes the next complete request off the connection, if no request is with the handler.
   void Parse(int fd) {
-    auto it = conns.find(fd);
-    if (it == conns.end()) return;
-    Conn& c = it->second;
+    Conn* found = Find(fd);
+    if (found == nullptr) return;
+    Conn& c = *found;
     if (c.busy || c.close_after) return;
     ParsedHead head;
     const ParseOutcome outcome = ParseHead(c.in, options.max_body, &head);
@@ -326,13 +351,13 @@ struct HttpServer::Loop {
   }
 
   void Deliver(int fd, uint64_t gen, HttpResponse r, bool keep_alive) {
-    auto it = conns.find(fd);
-    if (it == conns.end() || it->second.gen != gen) return;  // the client went away
-    Conn& c = it->second;
+    Conn* found = Find(fd);
+    if (found == nullptr || found->gen != gen) return;  // the client went away
+    Conn& c = *found;
     c.busy = false;
     if (!keep_alive || stopping) c.close_after = true;
     Send(c, Serialize(r, c.close_after));
-    if (conns.count(fd)) Parse(fd);  // a pipelined request may be waiting
+    if (Find(fd)) Parse(fd);  // a pipelined request may be waiting
   }
 
   static std::string Serialize(const HttpResponse& r, bool close) {
@@ -361,9 +386,9 @@ struct HttpServer::Loop {
   }
 
   void Flush(int fd) {
-    auto it = conns.find(fd);
-    if (it == conns.end()) return;
-    Conn& c = it->second;
+    Conn* found = Find(fd);
+    if (found == nullptr) return;
+    Conn& c = *found;
     while (c.out_off < c.out.size()) {
       ssize_t n = ::send(fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
       if (n > 0) {
