@@ -123,6 +123,12 @@ def test_the_seeds_workflow_with_the_real_sdk(server, tmp_path, capfd):
         m.load_state_dict(torch.load(local / "model.pth"))
         m.eval()
         assert torch.allclose(got, m(x).detach(), atol=1e-5)
+        # NPY both ways, as sagemaker.serializers.NumpySerializer sends it.
+        predictor.serializer = sagemaker.serializers.NumpySerializer()
+        predictor.deserializer = sagemaker.deserializers.NumpyDeserializer()
+        got_npy = predictor.predict(x.numpy())
+        assert got_npy.shape == (4, 1)
+        assert torch.allclose(torch.from_numpy(got_npy).float(), m(x).detach(), atol=1e-5)
     finally:
         predictor.delete_endpoint()
 
