@@ -11,35 +11,13 @@
 
 #include "api.h"
 #include "cairn/core/clock.h"
+#include "cairn/core/text.h"
 #include "cairn/net/url.h"
 #include "cairn/training/job.h"
 
 namespace cairn::api {
 
 namespace {
-
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 const char* Namespace(const std::string& service) {
   return service == "sts"          ? "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -56,15 +34,6 @@ int64_t ParseTimeMs(const std::string& s) {
   if (s.size() < 19 || ::strptime(s.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr)
     return -1;
   return static_cast<int64_t>(::timegm(&tm)) * 1000;
-}
-
-std::string IsoTime(int64_t ms) {
-  std::time_t t = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 net::HttpResponse Xml(int status, std::string body) {
@@ -135,7 +104,7 @@ net::HttpResponse MetricStatistics(Context& c, std::map<std::string, std::string
   }
   std::string points;
   for (const auto& [k, b] : buckets) {
-    points += "<member><Timestamp>" + IsoTime(start + k * period_ms) + "</Timestamp>";
+    points += "<member><Timestamp>" + Iso8601(start + k * period_ms) + "</Timestamp>";
     for (const auto& s : statistics) {
       if (s != "Average" && s != "Sum" && s != "Minimum" && s != "Maximum" && s != "SampleCount")
         continue;  // CloudWatch's five statistics; percentiles are not kept

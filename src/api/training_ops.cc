@@ -107,7 +107,8 @@ Result<Json> DescribeTrainingJob(Context& c, const Json& in) {
   }
   // Fields SageMaker always returns (the SDK reads them without a default).
   if (!out["OutputDataConfig"].contains("KmsKeyId")) out["OutputDataConfig"]["KmsKeyId"] = "";
-  if (!out["ResourceConfig"].contains("VolumeSizeInGB")) out["ResourceConfig"]["VolumeSizeInGB"] = 0;
+  if (!out["ResourceConfig"].contains("VolumeSizeInGB"))
+    out["ResourceConfig"]["VolumeSizeInGB"] = 0;
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include "cairn/core/text.h"
 #include "commands.h"
 
 namespace cairn::cli {
@@ -55,13 +56,6 @@ std::string SiblingProgram(const std::string& name) {
   return self.substr(0, self.rfind('/') + 1) + name;
 }
 
-std::string Time(int64_t ms) {
-  std::time_t t = ms / 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string Time(int64_t ms) { return Iso8601(ms); }
 
 }  // namespace cairn::cli

@@ -20,7 +20,8 @@ void AddServerCommands(CLI::App& app, Action* action) {
   s->add_option("--region", o->region, "region in ARNs and signatures (default us-east-1)");
   s->add_option("--work-dir", o->work_root,
                 "training workspaces (default ~/.local/share/cairn/server)");
-  s->add_option("--account", o->account, "account id in ARNs and STS answers (default 000000000000)");
+  s->add_option("--account", o->account,
+                "account id in ARNs and STS answers (default 000000000000)");
   s->add_option("--role-arn", o->role_arn,
                 "the IAM role STS GetCallerIdentity names (sagemaker.get_execution_role); default "
                 "arn:aws:iam::<account>:role/cairn");

@@ -136,7 +136,8 @@ class PythonModel : public LoadedModel {
                    {"accept", req.accept},
                    {"custom_attributes", req.custom_attributes}};
     Status st = w->Send(header, req.body);
-    Result<std::pair<Json, std::string>> reply = st.ok() ? w->Receive(options_.timeout_seconds * 1000) : st;
+    Result<std::pair<Json, std::string>> reply =
+        st.ok() ? w->Receive(options_.timeout_seconds * 1000) : st;
     if (reply.ok()) {
       Return(std::move(w));
       InvokeResponse r;

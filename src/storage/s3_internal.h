@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cairn/core/text.h"
 #include "cairn/net/http_client.h"
 #include "cairn/storage/s3_store.h"
 
@@ -12,7 +13,6 @@ namespace cairn::s3 {
 // The text of every <tag>...</tag> in an XML body, entities decoded (S3's XML is flat enough).
 std::vector<std::string> XmlAll(const std::string& xml, const std::string& tag);
 std::string XmlFirst(const std::string& xml, const std::string& tag);
-std::string XmlEscape(const std::string& s);
 
 // Turns a non-2xx response into the Status kinds of object_store.h, with S3's error code and
 // message: 404 kNotFound, 403 kPermissionDenied, 412 kPreconditionFailed, 5xx/429/409

@@ -67,29 +67,6 @@ std::string XmlFirst(const std::string& xml, const std::string& tag) {
   return all.empty() ? "" : all[0];
 }
 
-std::string XmlEscape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
 std::string Unquote(const std::string& etag) {
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
     return etag.substr(1, etag.size() - 2);

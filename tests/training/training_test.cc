@@ -170,9 +170,9 @@ TEST(Jobs, HeartbeatAgeFollowsTheClock) {
   job.status = TrainingJobStatus::kInProgress;
   job.heartbeat_ms = 0;  // never saved by a runner
   EXPECT_EQ(SecondsSinceHeartbeat(job, clock), 0);
-  for (auto s : {TrainingJobStatus::kInProgress, TrainingJobStatus::kCompleted,
-                 TrainingJobStatus::kFailed, TrainingJobStatus::kStopping,
-                 TrainingJobStatus::kStopped})
+  for (auto s :
+       {TrainingJobStatus::kInProgress, TrainingJobStatus::kCompleted, TrainingJobStatus::kFailed,
+        TrainingJobStatus::kStopping, TrainingJobStatus::kStopped})
     EXPECT_EQ(*ParseTrainingJobStatus(TrainingJobStatusName(s)), s);
   EXPECT_FALSE(ParseTrainingJobStatus("Running").ok());
 }
