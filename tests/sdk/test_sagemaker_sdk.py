@@ -83,6 +83,21 @@ def upload_data(tmp_path, prefix):
     return f"s3://{BUCKET}/{prefix}/train"
 
 
+def trained_estimator(server, tmp_path, **kwargs):
+    """The SDK session, its role, an S3 prefix with the example's data, and an unfitted PyTorch
+    estimator for examples/simple/train.py (2 epochs unless `hyperparameters` says otherwise)."""
+    session = make_session(server)
+    role = sagemaker.get_execution_role(session)
+    prefix = f"sdk-{uuid.uuid4().hex[:8]}"
+    train = upload_data(tmp_path, prefix)
+    kwargs.setdefault("hyperparameters", {"epochs": 2})
+    estimator = PyTorch(entry_point="train.py", source_dir=EXAMPLE, role=role, instance_count=1,
+                        instance_type="ml.m5.large", framework_version="1.13.1", py_version="py39",
+                        output_path=f"s3://{BUCKET}/{prefix}/jobs", sagemaker_session=session,
+                        **kwargs)
+    return session, role, prefix, train, estimator
+
+
 def test_the_seeds_workflow_with_the_real_sdk(server, tmp_path, capfd):
     session = make_session(server)
     role = sagemaker.get_execution_role(session)
@@ -134,14 +149,8 @@ def test_the_seeds_workflow_with_the_real_sdk(server, tmp_path, capfd):
 
 
 def test_attach_deploy_from_the_estimator_and_clean_up(server, tmp_path):
-    session = make_session(server)
-    role = sagemaker.get_execution_role(session)
-    prefix = f"sdk-{uuid.uuid4().hex[:8]}"
-    train = upload_data(tmp_path, prefix)
-    estimator = PyTorch(entry_point="train.py", source_dir=EXAMPLE, role=role, instance_count=1,
-                        instance_type="ml.m5.large", framework_version="1.13.1", py_version="py39",
-                        hyperparameters={"epochs": 2}, output_path=f"s3://{BUCKET}/{prefix}/jobs",
-                        sagemaker_session=session, tags=[{"Key": "team", "Value": "a"}])
+    session, role, prefix, train, estimator = trained_estimator(
+        server, tmp_path, tags=[{"Key": "team", "Value": "a"}])
     estimator.fit({"train": train}, wait=False)
     job = estimator.latest_training_job.name
     # attach gives back the estimator that trained, once the job is done.
@@ -175,14 +184,7 @@ def test_attach_deploy_from_the_estimator_and_clean_up(server, tmp_path):
 
 
 def test_register_approve_and_deploy_a_model_package(server, tmp_path):
-    session = make_session(server)
-    role = sagemaker.get_execution_role(session)
-    prefix = f"sdk-{uuid.uuid4().hex[:8]}"
-    train = upload_data(tmp_path, prefix)
-    estimator = PyTorch(entry_point="train.py", source_dir=EXAMPLE, role=role, instance_count=1,
-                        instance_type="ml.m5.large", framework_version="1.13.1", py_version="py39",
-                        hyperparameters={"epochs": 2}, output_path=f"s3://{BUCKET}/{prefix}/jobs",
-                        sagemaker_session=session)
+    session, role, prefix, train, estimator = trained_estimator(server, tmp_path)
     estimator.fit({"train": train}, logs=False)
     session.sagemaker_client.create_model_package_group(ModelPackageGroupName="simple-models")
     model = PyTorchModel(model_data=estimator.model_data, role=role, entry_point="inference.py",
