@@ -14,6 +14,14 @@ namespace {
 
 using Stdio = SubprocessOptions::Stdio;
 
+// Reads the child's output until it contains `text` (or ends).
+std::string ReadUntil(Subprocess& p, const std::string& text) {
+  std::string out;
+  while (out.find(text) == std::string::npos && p.ReadOutput(&out))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return out;
+}
+
 std::string ReadAll(Subprocess& p) {
   std::string out;
   while (p.ReadOutput(&out)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -81,9 +89,7 @@ TEST(Subprocess, TerminateEscalatesToSigkillAfterTheGrace) {
   o.stdout_mode = Stdio::kPipe;
   auto p = Subprocess::Start(o);
   ASSERT_OK(p.status());
-  std::string out;
-  while (out.find("ready") == std::string::npos && (*p)->ReadOutput(&out))
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ReadUntil(**p, "ready");
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ((*p)->Terminate(0.3), 128 + SIGKILL);
   const double took =
@@ -99,9 +105,7 @@ TEST(Subprocess, TerminateLetsAProgramThatHonoursSigtermExitCleanly) {
   o.stdout_mode = Stdio::kPipe;
   auto p = Subprocess::Start(o);
   ASSERT_OK(p.status());
-  std::string out;
-  while (out.find("ready") == std::string::npos && (*p)->ReadOutput(&out))
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ReadUntil(**p, "ready");
   EXPECT_EQ((*p)->Terminate(10), 7);
 }
 
@@ -113,10 +117,7 @@ TEST(Subprocess, SignalReachesTheWholeGroupAndDestructionLeavesNoProcess) {
   {
     auto p = Subprocess::Start(o);
     ASSERT_OK(p.status());
-    std::string out;
-    while (out.find('\n') == std::string::npos && (*p)->ReadOutput(&out))
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    grandchild = std::stoi(out);
+    grandchild = std::stoi(ReadUntil(**p, "\n"));
     EXPECT_EQ(::kill(grandchild, 0), 0);
   }  // destroyed while running: SIGKILL to the group, reaped
   // Dead once gone or a zombie (its new parent, init, reaps it in its own time).
