@@ -8,6 +8,7 @@
 
 #include "cairn/core/clock.h"
 #include "cairn/net/port.h"
+#include "cairn/registry/layout.h"
 
 namespace cairn::api {
 
@@ -17,6 +18,7 @@ constexpr double kDrainSeconds = 90;        // an old instance's requests in fli
 constexpr int kLoadTimeoutSeconds = 600;    // SageMaker's container start-up health check
 constexpr size_t kMaxPayload = 6291456;     // InvokeEndpoint's 6 MB
 constexpr long kInvokeTimeoutSeconds = 60;  // SageMaker's model response timeout
+constexpr char kLogGroupPrefix[] = "/aws/sagemaker/Endpoints/";
 
 std::string ConfigNotFound(Context& c, const std::string& name) {
   return "Could not find endpoint configuration \"" + c.Arn("endpoint-config", name) + "\".";
@@ -26,6 +28,7 @@ std::string ConfigNotFound(Context& c, const std::string& name) {
 
 EndpointHosts::Instance::~Instance() {
   if (process) process->Terminate(kDrainSeconds);  // cairn-serve finishes its requests first
+  log.reset();  // its last lines reach the store; before `process` goes (the pump reads it)
 }
 
 EndpointHosts::~EndpointHosts() {
@@ -71,6 +74,10 @@ Result<std::shared_ptr<EndpointHosts::Instance>> EndpointHosts::Launch(const std
   inst->config = config;
   inst->variant = variant.value("VariantName", "AllTraffic");
   inst->port = net::FreeLocalPort();
+  char id[40];
+  std::snprintf(id, sizeof(id), "i-%011llx%05x", static_cast<unsigned long long>(NowMs()),
+                static_cast<unsigned>(inst->port));
+  inst->id = id;
   SubprocessOptions o;
   o.argv = {c_.options.serve_program,   model->ref, "--store", c_.options.store, "--port",
             std::to_string(inst->port), "--poll",   "3600"};
@@ -95,19 +102,25 @@ Result<std::shared_ptr<EndpointHosts::Instance>> EndpointHosts::Launch(const std
   // which finishes its requests with them before it exits.
   o.new_process_group = false;
   o.death_signal = SIGTERM;
+  o.stdout_mode = SubprocessOptions::Stdio::kPipe;
+  o.stderr_to_stdout = true;
   CAIRN_ASSIGN_OR_RETURN(inst->process, Subprocess::Start(o));
+  inst->log = std::make_unique<LogPump>(c_.registry.store(), layout::EndpointLogsPrefix(endpoint),
+                                        inst->variant + "/" + inst->id, *inst->process);
   const std::string ping = "http://127.0.0.1:" + std::to_string(inst->port) + "/ping";
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(kLoadTimeoutSeconds);
   for (;;) {
     if (inst->process->Poll())
       return Status::Internal("the model server exited while loading " + model->ref + " (" +
-                              inst->process->Describe() + ")");
+                              inst->process->Describe() + "); its output is in log group " +
+                              kLogGroupPrefix + endpoint);
     auto r = c_.http.Send("GET", ping, "", {}, 2);
     if (r.ok() && r->status == 200) return inst;
     if (std::chrono::steady_clock::now() > deadline)
       return Status::Internal("the model did not load within " +
-                              std::to_string(kLoadTimeoutSeconds) + " s");
+                              std::to_string(kLoadTimeoutSeconds) +
+                              " s; its output is in log group " + kLogGroupPrefix + endpoint);
     if (deploys_.closed()) return Status::Internal("the server is stopping");
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

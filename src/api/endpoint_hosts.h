@@ -15,6 +15,7 @@
 #include "api.h"
 #include "cairn/core/subprocess.h"
 #include "cairn/core/thread_pool.h"
+#include "log_pump.h"
 #include "records.h"
 
 namespace cairn::api {
@@ -45,8 +46,10 @@ class EndpointHosts {
  private:
   struct Instance {
     std::unique_ptr<Subprocess> process;  // cairn-serve
+    std::unique_ptr<LogPump> log;         // its output, to /aws/sagemaker/Endpoints/<name>
     int port = 0;
     std::string config, variant;
+    std::string id;  // "i-<hex>": the instance's log stream is "<variant>/<id>"
     ~Instance();
   };
   // Deploys on a thread of its own, entered in `deploys_`. `generation` is the record's

@@ -1,19 +1,27 @@
 // CloudWatch Logs (JSON 1.1, X-Amz-Target: Logs_20140328.<Operation>) over the logs cairn keeps
-// for training jobs: group /aws/sagemaker/TrainingJobs, one stream per host named
-// <job>/algo-N-<job creation, epoch seconds>, as SageMaker names them. Each line of a log piece
-// is an event stamped with the time the piece reached the store. The SDK's fit(logs=True) reads
-// them with DescribeLogStreams and GetLogEvents (sagemaker/session.py _logs_for_job,
-// sagemaker/logs.py log_stream). Shapes from botocore's logs/2014-03-28 service model.
+// (log pieces, cairn/registry/log_pieces.h), named as SageMaker names them:
+//   - training jobs: group /aws/sagemaker/TrainingJobs, one stream per host,
+//     <job>/algo-N-<job creation, epoch seconds>;
+//   - endpoints: group /aws/sagemaker/Endpoints/<name>, one stream per instance,
+//     <variant>/<instance id>.
+// Each line of a piece is an event stamped with the time the piece reached the store. The SDK's
+// fit(logs=True) reads them with DescribeLogStreams and GetLogEvents (sagemaker/session.py
+// _logs_for_job, sagemaker/logs.py log_stream). Shapes from botocore's logs/2014-03-28 model.
 #include <algorithm>
+#include <functional>
 
 #include "api.h"
+#include "cairn/registry/layout.h"
+#include "cairn/registry/log_pieces.h"
 #include "cairn/training/job.h"
+#include "records.h"
 
 namespace cairn::api {
 
 namespace {
 
 constexpr char kTrainingGroup[] = "/aws/sagemaker/TrainingJobs";
+constexpr char kEndpointGroupPrefix[] = "/aws/sagemaker/Endpoints/";
 
 struct Event {
   int64_t timestamp = 0;
@@ -21,34 +29,38 @@ struct Event {
 };
 
 struct Stream {
-  std::string name, job, host;
+  std::string name, host;     // host: the pieces' stream (algo-1, AllTraffic/i-...)
   std::vector<Event> events;  // in order, timestamps never decreasing
 };
 
-// "<job>/<host>-<epoch>" -> job and host.
-bool SplitStreamName(const std::string& stream, std::string* job, std::string* host) {
-  const size_t slash = stream.find('/');
-  const size_t dash = stream.rfind('-');
-  if (slash == std::string::npos || dash == std::string::npos || dash < slash) return false;
-  *job = stream.substr(0, slash);
-  *host = stream.substr(slash + 1, dash - slash - 1);
-  return !job->empty() && !host->empty();
+// A group cairn has: the training jobs', or an endpoint's.
+struct Group {
+  std::string name;
+  std::string endpoint;  // "" for the training jobs' group
+};
+
+Result<Group> ParseGroup(Context& c, const std::string& name) {
+  if (name == kTrainingGroup) return Group{name, ""};
+  if (name.rfind(kEndpointGroupPrefix, 0) == 0 && name.size() > sizeof(kEndpointGroupPrefix) - 1) {
+    Group g{name, name.substr(sizeof(kEndpointGroupPrefix) - 1)};
+    // A group exists while its endpoint does, or while it holds logs (as CloudWatch keeps them).
+    if (RecordStore<EndpointRecord>(c.registry.store()).Get(g.endpoint).ok()) return g;
+    auto some = c.registry.store().List(layout::EndpointLogsPrefix(g.endpoint));
+    if (some.ok() && !some->empty()) return g;
+  }
+  return Status::NotFound("The specified log group does not exist.");
 }
 
-// The job's streams (one per host that logged), with their events when `with_events`.
-Result<std::vector<Stream>> JobStreams(Context& c, const std::string& job_name) {
-  JobStore jobs(c.registry.store());
-  auto job = jobs.Load(job_name);
-  if (!job.ok()) return std::vector<Stream>{};  // no such job: no streams
-  CAIRN_ASSIGN_OR_RETURN(auto pieces, jobs.ReadLogs(job_name, {}));
+// Pieces (by stream, then seq) as streams of line events; `name_of` names a piece's stream.
+std::vector<Stream> ToStreams(const std::vector<LogPiece>& pieces,
+                              const std::function<std::string(const std::string&)>& name_of) {
   std::vector<Stream> streams;
-  std::map<std::string, std::string> partial;  // host -> a line not yet ended
+  std::map<std::string, std::string> partial;  // stream -> a line not yet ended
   for (const auto& p : pieces) {
     if (streams.empty() || streams.back().host != p.host) {
       Stream s;
-      s.job = job_name;
       s.host = p.host;
-      s.name = job_name + "/" + p.host + "-" + std::to_string(job->created_ms / 1000);
+      s.name = name_of(p.host);
       streams.push_back(std::move(s));
     }
     Stream& s = streams.back();
@@ -65,23 +77,15 @@ Result<std::vector<Stream>> JobStreams(Context& c, const std::string& job_name) 
   return streams;
 }
 
-Status CheckGroup(const std::string& group) {
-  if (group != kTrainingGroup) return Status::NotFound("The specified log group does not exist.");
-  return Status::OK();
-}
-
-Json StreamJson(Context& c, const Stream& s) {
-  Json j = {{"logStreamName", s.name},
-            {"arn", "arn:aws:logs:" + c.options.region + ":" + c.options.account +
-                        ":log-group:" + kTrainingGroup + ":log-stream:" + s.name},
-            {"storedBytes", 0}};
-  if (!s.events.empty()) {
-    j["creationTime"] = s.events.front().timestamp;
-    j["firstEventTimestamp"] = s.events.front().timestamp;
-    j["lastEventTimestamp"] = s.events.back().timestamp;
-    j["lastIngestionTime"] = s.events.back().timestamp;
-  }
-  return j;
+// The job's streams (one per host that logged).
+Result<std::vector<Stream>> JobStreams(Context& c, const std::string& job_name) {
+  JobStore jobs(c.registry.store());
+  auto job = jobs.Load(job_name);
+  if (!job.ok()) return std::vector<Stream>{};  // no such job: no streams
+  CAIRN_ASSIGN_OR_RETURN(auto pieces, jobs.ReadLogs(job_name, {}));
+  const std::string epoch = std::to_string(job->created_ms / 1000);
+  return ToStreams(pieces,
+                   [&](const std::string& host) { return job_name + "/" + host + "-" + epoch; });
 }
 
 // The jobs whose streams match a stream-name prefix ("" = every job).
@@ -93,6 +97,42 @@ Result<std::vector<std::string>> JobsFor(Context& c, const std::string& prefix) 
   for (auto& n : names)
     if (n.compare(0, prefix.size(), prefix) == 0) out.push_back(n);
   return out;
+}
+
+// The group's streams whose names start with `prefix`, events loaded.
+Result<std::vector<Stream>> GroupStreams(Context& c, const Group& g, const std::string& prefix) {
+  std::vector<Stream> out;
+  auto keep = [&](std::vector<Stream>& streams) {
+    for (auto& s : streams)
+      if (s.name.compare(0, prefix.size(), prefix) == 0) out.push_back(std::move(s));
+  };
+  if (g.endpoint.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(auto jobs, JobsFor(c, prefix));
+    for (const auto& j : jobs) {
+      CAIRN_ASSIGN_OR_RETURN(auto streams, JobStreams(c, j));
+      keep(streams);
+    }
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(
+        auto pieces, ReadLogPieces(c.registry.store(), layout::EndpointLogsPrefix(g.endpoint), {}));
+    auto streams = ToStreams(pieces, [](const std::string& s) { return s; });
+    keep(streams);
+  }
+  return out;
+}
+
+Json StreamJson(Context& c, const Group& g, const Stream& s) {
+  Json j = {{"logStreamName", s.name},
+            {"arn", "arn:aws:logs:" + c.options.region + ":" + c.options.account +
+                        ":log-group:" + g.name + ":log-stream:" + s.name},
+            {"storedBytes", 0}};
+  if (!s.events.empty()) {
+    j["creationTime"] = s.events.front().timestamp;
+    j["firstEventTimestamp"] = s.events.front().timestamp;
+    j["lastEventTimestamp"] = s.events.back().timestamp;
+    j["lastIngestionTime"] = s.events.back().timestamp;
+  }
+  return j;
 }
 
 // A forward token is "f/<index of the next event>".
@@ -108,15 +148,8 @@ Result<size_t> TokenPosition(const Json& in, size_t head) {
 }  // namespace
 
 Result<Json> DescribeLogStreams(Context& c, const Json& in) {
-  CAIRN_RETURN_IF_ERROR(CheckGroup(in.value("logGroupName", "")));
-  const std::string prefix = in.value("logStreamNamePrefix", "");
-  CAIRN_ASSIGN_OR_RETURN(auto jobs, JobsFor(c, prefix));
-  std::vector<Stream> all;
-  for (const auto& j : jobs) {
-    CAIRN_ASSIGN_OR_RETURN(auto streams, JobStreams(c, j));
-    for (auto& s : streams)
-      if (s.name.compare(0, prefix.size(), prefix) == 0) all.push_back(std::move(s));
-  }
+  CAIRN_ASSIGN_OR_RETURN(const Group g, ParseGroup(c, in.value("logGroupName", "")));
+  CAIRN_ASSIGN_OR_RETURN(auto all, GroupStreams(c, g, in.value("logStreamNamePrefix", "")));
   const bool by_time = in.value("orderBy", "LogStreamName") == "LastEventTime";
   std::sort(all.begin(), all.end(), [&](const Stream& a, const Stream& b) {
     if (by_time) {
@@ -131,18 +164,16 @@ Result<Json> DescribeLogStreams(Context& c, const Json& in) {
   CAIRN_ASSIGN_OR_RETURN(const size_t start, TokenPosition(in, 0));
   Json out = {{"logStreams", Json::array()}};
   for (size_t i = start; i < all.size() && i < start + limit; ++i)
-    out["logStreams"].push_back(StreamJson(c, all[i]));
+    out["logStreams"].push_back(StreamJson(c, g, all[i]));
   if (start + limit < all.size()) out["nextToken"] = "f/" + std::to_string(start + limit);
   return out;
 }
 
 Result<Json> GetLogEvents(Context& c, const Json& in) {
-  CAIRN_RETURN_IF_ERROR(CheckGroup(in.value("logGroupName", "")));
+  CAIRN_ASSIGN_OR_RETURN(const Group g, ParseGroup(c, in.value("logGroupName", "")));
   const std::string name = in.value("logStreamName", "");
-  std::string job, host;
-  if (!SplitStreamName(name, &job, &host))
-    return Status::NotFound("The specified log stream does not exist.");
-  CAIRN_ASSIGN_OR_RETURN(auto streams, JobStreams(c, job));
+  if (name.empty()) return Status::InvalidArgument("logStreamName is required.");
+  CAIRN_ASSIGN_OR_RETURN(auto streams, GroupStreams(c, g, name));
   auto it =
       std::find_if(streams.begin(), streams.end(), [&](const Stream& s) { return s.name == name; });
   if (it == streams.end()) return Status::NotFound("The specified log stream does not exist.");
@@ -172,7 +203,7 @@ Result<Json> GetLogEvents(Context& c, const Json& in) {
 }
 
 Result<Json> FilterLogEvents(Context& c, const Json& in) {
-  CAIRN_RETURN_IF_ERROR(CheckGroup(in.value("logGroupName", "")));
+  CAIRN_ASSIGN_OR_RETURN(const Group g, ParseGroup(c, in.value("logGroupName", "")));
   const std::string prefix = in.value("logStreamNamePrefix", "");
   std::vector<std::string> names;
   if (in.contains("logStreamNames"))
@@ -192,13 +223,18 @@ Result<Json> FilterLogEvents(Context& c, const Json& in) {
   }
   const int64_t start_time = in.value("startTime", int64_t{0});
   const int64_t end_time = in.value("endTime", INT64_MAX);
-  std::vector<std::string> jobs;
+  // Named streams: each read by its own prefix (for training, just its job's); else the prefix.
+  std::vector<Stream> streams;
   if (names.empty()) {
-    CAIRN_ASSIGN_OR_RETURN(jobs, JobsFor(c, prefix));
+    CAIRN_ASSIGN_OR_RETURN(streams, GroupStreams(c, g, prefix));
   } else {
-    for (const auto& n : names) jobs.push_back(n.substr(0, n.find('/')));
-    std::sort(jobs.begin(), jobs.end());
-    jobs.erase(std::unique(jobs.begin(), jobs.end()), jobs.end());
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    for (const auto& n : names) {
+      CAIRN_ASSIGN_OR_RETURN(auto some, GroupStreams(c, g, n));
+      for (auto& s : some)
+        if (s.name == n) streams.push_back(std::move(s));
+    }
   }
   struct Found {
     int64_t timestamp;
@@ -207,20 +243,14 @@ Result<Json> FilterLogEvents(Context& c, const Json& in) {
   };
   std::vector<Found> found;
   Json searched = Json::array();
-  for (const auto& j : jobs) {
-    CAIRN_ASSIGN_OR_RETURN(auto streams, JobStreams(c, j));
-    for (const auto& s : streams) {
-      const bool wanted = names.empty() ? s.name.compare(0, prefix.size(), prefix) == 0
-                                        : std::count(names.begin(), names.end(), s.name) > 0;
-      if (!wanted) continue;
-      searched.push_back({{"logStreamName", s.name}, {"searchedCompletely", true}});
-      for (size_t i = 0; i < s.events.size(); ++i) {
-        const Event& e = s.events[i];
-        if (e.timestamp < start_time || e.timestamp >= end_time) continue;
-        bool match = true;
-        for (const auto& t : terms) match = match && e.message.find(t) != std::string::npos;
-        if (match) found.push_back({e.timestamp, s.name, e.message, i});
-      }
+  for (const auto& s : streams) {
+    searched.push_back({{"logStreamName", s.name}, {"searchedCompletely", true}});
+    for (size_t i = 0; i < s.events.size(); ++i) {
+      const Event& e = s.events[i];
+      if (e.timestamp < start_time || e.timestamp >= end_time) continue;
+      bool match = true;
+      for (const auto& t : terms) match = match && e.message.find(t) != std::string::npos;
+      if (match) found.push_back({e.timestamp, s.name, e.message, i});
     }
   }
   std::stable_sort(found.begin(), found.end(),

@@ -216,30 +216,12 @@ Result<std::vector<std::string>> JobStore::ListNames() {
 
 Status JobStore::AppendLog(const std::string& name, const std::string& host, int64_t seq,
                            const std::string& bytes) {
-  char s[24];
-  std::snprintf(s, sizeof(s), "%010lld", static_cast<long long>(seq));
-  PutOptions o;
-  o.sync = false;  // logs are best effort; the record is what must be durable
-  o.content_type = "text/plain";
-  return PutString(store_, layout::JobLogsPrefix(name) + host + "/" + s, bytes, o).status();
+  return AppendLogPiece(store_, layout::JobLogsPrefix(name), host, seq, bytes);
 }
 
-Result<std::vector<JobStore::LogPiece>> JobStore::ReadLogs(
-    const std::string& name, const std::map<std::string, int64_t>& after) {
-  const std::string prefix = layout::JobLogsPrefix(name);
-  CAIRN_ASSIGN_OR_RETURN(auto objects, store_.List(prefix));
-  std::vector<LogPiece> out;
-  for (const auto& o : objects) {
-    const std::string rest = o.key.substr(prefix.size());
-    const size_t slash = rest.find('/');
-    if (slash == std::string::npos) continue;
-    LogPiece p{rest.substr(0, slash), std::atoll(rest.c_str() + slash + 1), "", o.mtime_ms};
-    auto it = after.find(p.host);
-    if (it != after.end() && p.seq <= it->second) continue;
-    CAIRN_ASSIGN_OR_RETURN(p.bytes, GetString(store_, o.key));
-    out.push_back(std::move(p));
-  }
-  return out;  // List is sorted by key: by host, then by seq (zero-padded)
+Result<std::vector<LogPiece>> JobStore::ReadLogs(const std::string& name,
+                                                 const std::map<std::string, int64_t>& after) {
+  return ReadLogPieces(store_, layout::JobLogsPrefix(name), after);
 }
 
 Status JobStore::RequestStop(const std::string& name) {

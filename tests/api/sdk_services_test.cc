@@ -1,6 +1,7 @@
 // The services the SageMaker SDK reaches besides SageMaker (src/api/logs_ops.cc, query_ops.cc,
 // tags_ops.cc), through HandleRequest with requests signed for each service.
 #include "api/dispatch_fixture.h"
+#include "cairn/registry/layout.h"
 #include "cairn/training/job.h"
 
 namespace cairn::api {
@@ -68,7 +69,22 @@ TEST_F(Dispatch, LogsReadATrainingJobsLogByForwardTokens) {
   EXPECT_EQ(Code(r), "ResourceNotFoundException");
   EXPECT_EQ(
       Code(Call("GetLogEvents", "{" + group + R"(, "nextToken": "zz"})", "logs", "Logs_20140328.")),
-      "ResourceNotFoundException");
+      "InvalidParameterException");  // no logStreamName
+  // An endpoint's group holds its instances' output, stream "<variant>/<instance>".
+  ASSERT_OK(AppendLogPiece(registry_->store(), layout::EndpointLogsPrefix("ep"),
+                           "AllTraffic/i-0001", 1, "cairn-serve: loaded\n"));
+  const std::string ep_group = R"("logGroupName": "/aws/sagemaker/Endpoints/ep")";
+  streams = Parse(Call("DescribeLogStreams", "{" + ep_group + "}", "logs", "Logs_20140328."));
+  ASSERT_EQ(streams["logStreams"].size(), 1u) << streams;
+  EXPECT_EQ(streams["logStreams"][0]["logStreamName"], "AllTraffic/i-0001");
+  Json ep_events =
+      Parse(Call("GetLogEvents", "{" + ep_group + R"(, "logStreamName": "AllTraffic/i-0001"})",
+                 "logs", "Logs_20140328."));
+  ASSERT_EQ(ep_events["events"].size(), 1u);
+  EXPECT_EQ(ep_events["events"][0]["message"], "cairn-serve: loaded");
+  r = Call("DescribeLogStreams", R"({"logGroupName": "/aws/sagemaker/Endpoints/none"})", "logs",
+           "Logs_20140328.");
+  EXPECT_EQ(Code(r), "ResourceNotFoundException");
 }
 
 TEST_F(Dispatch, TagsOnAnyArnAndAtCreation) {

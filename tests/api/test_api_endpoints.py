@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import botocore.exceptions
+import pytest
 import torch
 
 from test_api import EXAMPLE, server  # noqa: F401  (the fixture)
@@ -145,6 +147,7 @@ from inference import SimpleModel
 
 def model_fn(model_dir, context):  # the toolkit passes a context to a handler that takes one
     assert context.system_properties["model_dir"] == model_dir
+    print("handler: loading", os.environ["WEIGHTS_FILE"], flush=True)  # to the endpoint's logs
     m = SimpleModel()
     m.load_state_dict(torch.load(os.path.join(model_dir, os.environ["WEIGHTS_FILE"])))
     return m.eval()
@@ -203,4 +206,24 @@ def test_model_environment_and_the_toolkits_handler_conventions(server):  # noqa
     assert got["n"] == 3 and got["a"] == [0, 1]
     assert torch.allclose(torch.tensor(got["y"]), want, atol=1e-5)
     assert abs(got["first"] - float(want[0, 0])) < 1e-5
+    # What the handler printed is in CloudWatch Logs, as SageMaker keeps an endpoint's output:
+    # group /aws/sagemaker/Endpoints/<name>, stream <variant>/<instance>.
+    logs = client(service="logs")
+    group = "/aws/sagemaker/Endpoints/env-ep"
+    deadline = time.time() + 30
+    while True:
+        found = logs.filter_log_events(logGroupName=group, filterPattern='"handler: loading"')["events"]
+        if found or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert [e["message"] for e in found] == ["handler: loading weights.pth"], found
+    streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    assert [s["logStreamName"] for s in streams] == [found[0]["logStreamName"]]
+    assert streams[0]["logStreamName"].startswith("AllTraffic/i-")
+    events = logs.get_log_events(logGroupName=group, logStreamName=streams[0]["logStreamName"],
+                                 startFromHead=True)["events"]
+    assert "handler: loading weights.pth" in [e["message"] for e in events]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        logs.get_log_events(logGroupName="/aws/sagemaker/Endpoints/nope", logStreamName="AllTraffic/i-1")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
     sm.delete_endpoint(EndpointName="env-ep")

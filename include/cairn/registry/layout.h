@@ -77,6 +77,11 @@ inline std::string JobKey(const std::string& job) { return JobsPrefix() + job + 
 inline std::string JobLogsPrefix(const std::string& job) { return "training/logs/" + job + "/"; }
 inline std::string JobStopKey(const std::string& job) { return "training/stop/" + job; }
 
+// Endpoints' logs (cairn server): log pieces of each instance, stream "<variant>/<instance>".
+inline std::string EndpointLogsPrefix(const std::string& endpoint) {
+  return "serving/logs/" + endpoint + "/";
+}
+
 // cairn server's SageMaker resources: one JSON record each, under api/<kind>/<name>.json, where
 // kind is "models", "endpoint-configs", "endpoints" or "model-package-groups".
 inline std::string ResourcesPrefix(const std::string& kind) { return "api/" + kind + "/"; }

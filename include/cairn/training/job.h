@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cairn/core/clock.h"
+#include "cairn/registry/log_pieces.h"
 #include "cairn/storage/object_store.h"
 
 namespace cairn {
@@ -107,13 +108,8 @@ class JobStore {
   // Log output of one host, in pieces numbered from 1.
   Status AppendLog(const std::string& name, const std::string& host, int64_t seq,
                    const std::string& bytes);
-  // Pieces with seq > after, in order, for each host: (host, seq, bytes).
-  struct LogPiece {
-    std::string host;
-    int64_t seq;
-    std::string bytes;
-    int64_t at_ms = 0;  // when the piece reached the store (its object's mtime)
-  };
+  // Pieces with seq > after[host], in order, for each host (log_pieces.h).
+  using LogPiece = cairn::LogPiece;
   Result<std::vector<LogPiece>> ReadLogs(const std::string& name,
                                          const std::map<std::string, int64_t>& after);
   Status RequestStop(const std::string& name);
