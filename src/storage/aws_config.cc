@@ -93,9 +93,17 @@ Result<S3Options> S3OptionsFromEnvironment() {
     if (n < 1 || n > 256) return Status::InvalidArgument("CAIRN_S3_CONCURRENCY must be 1..256");
     o.concurrency = static_cast<int>(n);
   }
+  // Server-side encryption: the environment, else the profile's cairn_s3_sse and
+  // cairn_s3_sse_kms_key_id (AWS's config has no such key; other tools ignore unknown ones).
   o.sse = Env("CAIRN_S3_SSE");
   o.sse_kms_key_id = Env("CAIRN_S3_SSE_KMS_KEY_ID");
-  CAIRN_RETURN_IF_ERROR(SseHeaders(o).status().WithContext("CAIRN_S3_SSE"));
+  if (o.sse.empty() && o.sse_kms_key_id.empty()) {
+    o.sse = config["cairn_s3_sse"];
+    o.sse_kms_key_id = config["cairn_s3_sse_kms_key_id"];
+  }
+  CAIRN_RETURN_IF_ERROR(
+      SseHeaders(o).status().WithContext("server-side encryption (CAIRN_S3_SSE, "
+                                         "or the profile's cairn_s3_sse)"));
   return o;
 }
 

@@ -21,7 +21,7 @@ class ScopedEnv {
          {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
           "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
           "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "CAIRN_S3_PART_MIB",
-          "CAIRN_S3_CONCURRENCY"}) {
+          "CAIRN_S3_CONCURRENCY", "CAIRN_S3_SSE", "CAIRN_S3_SSE_KMS_KEY_ID"}) {
       if (const char* v = std::getenv(name); v && !saved_.count(name)) saved_[name] = v;
       ::unsetenv(name);
     }
@@ -72,6 +72,39 @@ TEST(AwsConfig, ProfilesFromSharedFiles) {
   EXPECT_EQ(o->credentials.secret_key, "DEVS");
   EXPECT_EQ(o->region, "ap-south-1");
   EXPECT_EQ(o->endpoint, "http://minio:9000");
+  EXPECT_TRUE(o->sse.empty());
+}
+
+TEST(AwsConfig, ServerSideEncryptionFromTheProfileUnlessTheEnvironmentSaysOtherwise) {
+  testing::TempDir dir;
+  ASSERT_OK(WriteFileAtomically(dir.File("credentials"),
+                                "[default]\naws_access_key_id = A\naws_secret_access_key = B\n"));
+  ASSERT_OK(WriteFileAtomically(dir.File("config"),
+                                "[default]\ncairn_s3_sse = aws:kms\n"
+                                "cairn_s3_sse_kms_key_id = team-key\n"));
+  {
+    ScopedEnv env(Vars{{"AWS_SHARED_CREDENTIALS_FILE", dir.File("credentials")},
+                       {"AWS_CONFIG_FILE", dir.File("config")}});
+    auto o = S3OptionsFromEnvironment();
+    ASSERT_OK(o.status());
+    EXPECT_EQ(o->sse, "aws:kms");
+    EXPECT_EQ(o->sse_kms_key_id, "team-key");
+  }
+  {
+    ScopedEnv env(Vars{{"AWS_SHARED_CREDENTIALS_FILE", dir.File("credentials")},
+                       {"AWS_CONFIG_FILE", dir.File("config")},
+                       {"CAIRN_S3_SSE", "AES256"}});
+    auto o = S3OptionsFromEnvironment();
+    ASSERT_OK(o.status());
+    EXPECT_EQ(o->sse, "AES256");
+    EXPECT_TRUE(o->sse_kms_key_id.empty());
+  }
+  ASSERT_OK(WriteFileAtomically(dir.File("config"), "[default]\ncairn_s3_sse = rot13\n"));
+  ScopedEnv env(Vars{{"AWS_SHARED_CREDENTIALS_FILE", dir.File("credentials")},
+                     {"AWS_CONFIG_FILE", dir.File("config")}});
+  auto o = S3OptionsFromEnvironment();
+  EXPECT_EQ(o.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(o.status().message().find("cairn_s3_sse"), std::string::npos) << o.status().ToString();
 }
 
 TEST(AwsConfig, MissingCredentialsAndBadKnobs) {
