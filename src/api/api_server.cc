@@ -3,13 +3,17 @@
 // jobs (SIGTERM to their scripts) and wait for them, then stop the endpoints.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <thread>
 
+#include "alarms.h"
 #include "api.h"
+#include "cairn/core/clock.h"
 #include "endpoint_hosts.h"
+#include "metrics.h"
 
 namespace cairn {
 
@@ -33,6 +37,14 @@ Status RunApiServer(const ApiServerOptions& options) {
   api::Context context{options, registry, http_client};
   context.training_jobs = &training_jobs;
   context.stop_jobs = &stop_jobs;
+  char host[256] = "cairn";
+  ::gethostname(host, sizeof(host) - 1);
+  api::EndpointMetrics metrics(
+      registry.store(),
+      std::string(host) + "-" + std::to_string(::getpid()) + "-" + std::to_string(NowMs()));
+  context.metrics = &metrics;
+  api::Alarms alarms(context);
+  context.alarms = &alarms;
   {
     api::EndpointHosts endpoints(context);
     context.endpoints = &endpoints;

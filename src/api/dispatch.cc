@@ -7,6 +7,7 @@
 #include "api.h"
 #include "auth.h"
 #include "endpoint_hosts.h"
+#include "metrics.h"
 
 namespace cairn::api {
 
@@ -92,6 +93,7 @@ const std::map<std::string, Operation>& Operations() {
       {"DeleteEndpointConfig", DeleteEndpointConfig},
       {"CreateEndpoint", CreateEndpoint},
       {"UpdateEndpoint", UpdateEndpoint},
+      {"UpdateEndpointWeightsAndCapacities", UpdateEndpointWeightsAndCapacities},
       {"DescribeEndpoint", DescribeEndpoint},
       {"ListEndpoints", ListEndpoints},
       {"DeleteEndpoint", DeleteEndpoint},
@@ -172,6 +174,18 @@ net::HttpResponse HandleJson(Context& c, const net::HttpRequest& req, const std:
 }  // namespace
 
 net::HttpResponse HandleRequest(Context& c, const net::HttpRequest& req) {
+  // Unsigned, as Prometheus and load balancers ask: the endpoints' counters, and liveness.
+  if (req.method == "GET" && req.target == "/metrics" && c.metrics) {
+    net::HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = c.metrics->Prometheus();
+    return r;
+  }
+  if (req.method == "GET" && req.target == "/ping") {
+    net::HttpResponse r;
+    r.body = "ok\n";
+    return r;
+  }
   const AuthError auth =
       VerifySigV4(req, c.options.credentials, c.options.region,
                   {"sagemaker", "logs", "sts", "iam", "monitoring"}, std::time(nullptr));

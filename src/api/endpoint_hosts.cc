@@ -1,44 +1,44 @@
 #include "endpoint_hosts.h"
 
-#include <signal.h>
-
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
 #include "cairn/core/clock.h"
-#include "cairn/net/port.h"
-#include "cairn/registry/layout.h"
+#include "metrics.h"
 
 namespace cairn::api {
 
 namespace {
 
-constexpr double kDrainSeconds = 90;        // an old instance's requests in flight (60 s each)
-constexpr int kLoadTimeoutSeconds = 600;    // SageMaker's container start-up health check
 constexpr size_t kMaxPayload = 6291456;     // InvokeEndpoint's 6 MB
 constexpr long kInvokeTimeoutSeconds = 60;  // SageMaker's model response timeout
-constexpr char kLogGroupPrefix[] = "/aws/sagemaker/Endpoints/";
 
 std::string ConfigNotFound(Context& c, const std::string& name) {
   return "Could not find endpoint configuration \"" + c.Arn("endpoint-config", name) + "\".";
 }
 
-}  // namespace
-
-EndpointHosts::Instance::~Instance() {
-  if (process) process->Terminate(kDrainSeconds);  // cairn-serve finishes its requests first
-  log.reset();  // its last lines reach the store; before `process` goes (the pump reads it)
+double Uniform() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
+
+}  // namespace
 
 EndpointHosts::~EndpointHosts() {
   deploys_.Close();  // deploys in flight see the gate closed and give up
-  std::map<std::string, std::shared_ptr<Instance>> live;
+  std::map<std::string, std::shared_ptr<const Fleet>> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
     live.swap(live_);
   }
   live.clear();
+}
+
+std::shared_ptr<const Fleet> EndpointHosts::Live(const std::string& endpoint) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = live_.find(endpoint);
+  return it == live_.end() ? nullptr : it->second;
 }
 
 Status EndpointHosts::StartDeploy(const std::string& endpoint, const std::string& config,
@@ -51,119 +51,89 @@ Status EndpointHosts::StartDeploy(const std::string& endpoint, const std::string
   return Status::OK();
 }
 
-void EndpointHosts::Retire(std::shared_ptr<Instance> instance) {
-  if (!instance) return;
+void EndpointHosts::Retire(std::shared_ptr<const Fleet> fleet) {
+  if (!fleet) return;
   if (!deploys_.Enter()) return;  // stopping: the caller's reference stops it
-  std::thread([this, instance = std::move(instance)]() mutable {
-    instance.reset();  // SIGTERM, then wait for its requests in flight
+  std::thread([this, fleet = std::move(fleet)]() mutable {
+    fleet.reset();  // instances no other fleet holds: SIGTERM, then their requests in flight
     deploys_.Leave();
   }).detach();
 }
 
-Result<std::shared_ptr<EndpointHosts::Instance>> EndpointHosts::Launch(const std::string& endpoint,
-                                                                       const std::string& config) {
+Result<std::vector<VariantSpec>> EndpointHosts::Specs(const std::string& config,
+                                                      const EndpointRecord& record) {
   auto cfg = RecordStore<EndpointConfigRecord>(c_.registry.store()).Get(config);
   if (cfg.status().code() == Status::Code::kNotFound)
     return Status::InvalidArgument(ConfigNotFound(c_, config));
   if (!cfg.ok()) return cfg.status();
-  const Json& variant = cfg->variants.at(0);
-  const std::string model_name = variant.at("ModelName").get<std::string>();
-  auto model = RecordStore<ModelRecord>(c_.registry.store()).Get(model_name);
-  if (!model.ok()) return model.status().WithContext("model " + model_name);
-  auto inst = std::make_shared<Instance>();
-  inst->config = config;
-  inst->variant = variant.value("VariantName", "AllTraffic");
-  inst->port = net::FreeLocalPort();
-  char id[40];
-  std::snprintf(id, sizeof(id), "i-%011llx%05x", static_cast<unsigned long long>(NowMs()),
-                static_cast<unsigned>(inst->port));
-  inst->id = id;
-  SubprocessOptions o;
-  o.argv = {c_.options.serve_program,   model->ref, "--store", c_.options.store, "--port",
-            std::to_string(inst->port), "--poll",   "3600"};
-  const Json& env = model->environment;
-  if (env.contains("SAGEMAKER_PROGRAM")) {
-    o.argv.push_back("--entry-point");
-    o.argv.push_back(env["SAGEMAKER_PROGRAM"].get<std::string>());
-    const std::string submit = env.value("SAGEMAKER_SUBMIT_DIRECTORY", "");
-    if (!submit.empty() && submit.rfind("/opt/ml/model", 0) != 0) {
-      const std::string dir =
-          c_.options.work_root + "/endpoint-code/" + endpoint + "-" + std::to_string(inst->port);
-      if (Status st = FetchSource(submit, dir); !st.ok())
-        return Status::InvalidArgument("SAGEMAKER_SUBMIT_DIRECTORY: " + st.message());
-      o.argv.push_back("--source-dir");
-      o.argv.push_back(dir);
+  CAIRN_ASSIGN_OR_RETURN(auto specs, ParseVariants(cfg->variants));
+  if (config == record.config) {
+    for (auto& s : specs) {
+      if (!record.desired.contains(s.name)) continue;
+      const Json& d = record.desired[s.name];
+      s.weight = d.value("weight", s.weight);
+      s.count = d.value("count", s.count);
     }
   }
-  // CreateModel's Environment is the serving process's environment, as in a SageMaker container
-  // (the toolkit's SAGEMAKER_* variables included; cairn-serve and its workers read them).
-  for (const auto& [k, v] : env.items()) o.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
-  // cairn-serve's Python workers share its process group: SIGTERM goes to cairn-serve alone,
-  // which finishes its requests with them before it exits.
-  o.new_process_group = false;
-  o.death_signal = SIGTERM;
-  o.stdout_mode = SubprocessOptions::Stdio::kPipe;
-  o.stderr_to_stdout = true;
-  CAIRN_ASSIGN_OR_RETURN(inst->process, Subprocess::Start(o));
-  inst->log = std::make_unique<LogPump>(c_.registry.store(), layout::EndpointLogsPrefix(endpoint),
-                                        inst->variant + "/" + inst->id, *inst->process);
-  const std::string ping = "http://127.0.0.1:" + std::to_string(inst->port) + "/ping";
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(kLoadTimeoutSeconds);
-  for (;;) {
-    if (inst->process->Poll())
-      return Status::Internal("the model server exited while loading " + model->ref + " (" +
-                              inst->process->Describe() + "); its output is in log group " +
-                              kLogGroupPrefix + endpoint);
-    auto r = c_.http.Send("GET", ping, "", {}, 2);
-    if (r.ok() && r->status == 200) return inst;
-    if (std::chrono::steady_clock::now() > deadline)
-      return Status::Internal("the model did not load within " +
-                              std::to_string(kLoadTimeoutSeconds) +
-                              " s; its output is in log group " + kLogGroupPrefix + endpoint);
-    if (deploys_.closed()) return Status::Internal("the server is stopping");
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  return specs;
 }
 
 void EndpointHosts::Deploy(const std::string& endpoint, const std::string& config, bool update,
                            int64_t generation) {
-  Result<std::shared_ptr<Instance>> inst = Status::Internal("not started");
+  Result<std::shared_ptr<const Fleet>> fleet = Status::Internal("not started");
   try {
-    inst = Launch(endpoint, config);
+    Result<std::vector<VariantSpec>> specs = Status::Internal("no record");
+    {
+      std::lock_guard<std::mutex> records_lock(records_mu_);
+      auto record = records().Get(endpoint);
+      specs = record.ok() ? Specs(config, *record) : record.status();
+    }
+    if (specs.ok()) {
+      // The instances of the fleet serving the same configuration are kept (a capacity change).
+      std::shared_ptr<const Fleet> reuse = Live(endpoint);
+      if (reuse && reuse->config != config) reuse.reset();
+      fleet = BuildFleet(c_, endpoint, config, *specs, reuse.get(),
+                         [this] { return deploys_.closed(); });
+    } else {
+      fleet = specs.status();
+    }
   } catch (const Json::exception& e) {  // a configuration record of the wrong shape
-    inst = Status::Corrupt(std::string("endpoint configuration ") + config + ": " + e.what());
+    fleet = Status::Corrupt(std::string("endpoint configuration ") + config + ": " + e.what());
   } catch (const std::exception& e) {  // std::filesystem and the like
-    inst = Status::Internal(std::string("deploying ") + config + ": " + e.what());
+    fleet = Status::Internal(std::string("deploying ") + config + ": " + e.what());
   }
   // The server is stopping: the record keeps its state, so a restart deploys it again.
   if (deploys_.closed()) return;
-  std::shared_ptr<Instance> old;  // stopped last, outside the locks
+  std::shared_ptr<const Fleet> old;  // retired last, outside the locks
   std::lock_guard<std::mutex> records_lock(records_mu_);
   auto record = records().Get(endpoint);
   if (!record.ok() || record->created_ms != generation) {
-    // Deleted (and maybe created again) while it deployed: the new process goes too.
+    // Deleted (and maybe created again) while it deployed: the new fleet goes too.
     std::fprintf(stderr, "cairn server: endpoint %s changed while it deployed; dropped\n",
                  endpoint.c_str());
     return;
   }
   record->modified_ms = NowMs();
   record->pending_config.clear();
-  if (inst.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    old = live_[endpoint];
-    live_[endpoint] = *inst;
+  if (fleet.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      old = live_[endpoint];
+      live_[endpoint] = *fleet;
+    }
     record->status = EndpointStatus::kInService;
+    if (record->config != config) record->desired = Json::object();
     record->config = config;
     record->failure.clear();
   } else {
     // A failed update leaves the old configuration serving.
     record->status = update ? EndpointStatus::kInService : EndpointStatus::kFailed;
-    record->failure = inst.status().message();
+    record->failure = fleet.status().message();
   }
   if (Status st = records().Put(*record); !st.ok())
     std::fprintf(stderr, "cairn server: endpoint %s: cannot save its record: %s\n",
                  endpoint.c_str(), st.ToString().c_str());
+  Retire(std::move(old));
 }
 
 Status EndpointHosts::Create(const EndpointRecord& record) {
@@ -185,8 +155,53 @@ Status EndpointHosts::Update(const std::string& endpoint, const std::string& con
   return StartDeploy(endpoint, config, true, record.created_ms);
 }
 
+Status EndpointHosts::UpdateWeights(const std::string& endpoint, const Json& desired) {
+  std::lock_guard<std::mutex> records_lock(records_mu_);
+  CAIRN_ASSIGN_OR_RETURN(EndpointRecord record, records().Get(endpoint));
+  std::shared_ptr<const Fleet> fleet = Live(endpoint);
+  if (record.status != EndpointStatus::kInService || !fleet)
+    return Status::InvalidArgument("Cannot update in-progress endpoint \"" +
+                                   c_.Arn("endpoint", endpoint) + "\".");
+  if (!desired.is_array() || desired.empty())
+    return Status::InvalidArgument("DesiredWeightsAndCapacities must name at least one variant");
+  auto next = std::make_shared<Fleet>(*fleet);
+  bool capacity = false;
+  for (const Json& d : desired) {
+    const std::string name = d.is_object() ? d.value("VariantName", "") : "";
+    size_t i = 0;
+    while (i < next->variants.size() && next->variants[i]->spec.name != name) ++i;
+    if (i == next->variants.size())
+      return Status::InvalidArgument("The variant \"" + name + "\" does not exist in endpoint \"" +
+                                     c_.Arn("endpoint", endpoint) + "\".");
+    Json& r = record.desired[name];
+    if (d.contains("DesiredWeight")) {
+      if (!d["DesiredWeight"].is_number() || d["DesiredWeight"].get<double>() < 0)
+        return Status::InvalidArgument("DesiredWeight of " + name + " must be a number >= 0");
+      next->weights[i] = d["DesiredWeight"].get<double>();
+      r["weight"] = next->weights[i];
+    }
+    if (d.contains("DesiredInstanceCount")) {
+      const Json& n = d["DesiredInstanceCount"];
+      if (!n.is_number_integer() || n.get<int>() < 1 || n.get<int>() > kMaxLocalInstances)
+        return Status::InvalidArgument("DesiredInstanceCount of " + name + " must be 1.." +
+                                       std::to_string(kMaxLocalInstances));
+      r["count"] = n.get<int>();
+      capacity = capacity || n.get<size_t>() != next->variants[i]->instances.size();
+    }
+  }
+  record.modified_ms = NowMs();
+  if (capacity) record.status = EndpointStatus::kUpdating;
+  CAIRN_RETURN_IF_ERROR(records().Put(record));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_[endpoint] = next;  // the new weights take the next request
+  }
+  if (capacity) return StartDeploy(endpoint, record.config, true, record.created_ms);
+  return Status::OK();
+}
+
 Status EndpointHosts::Remove(const std::string& endpoint) {
-  std::shared_ptr<Instance> old;
+  std::shared_ptr<const Fleet> old;
   {
     std::lock_guard<std::mutex> records_lock(records_mu_);
     CAIRN_RETURN_IF_ERROR(records().Get(endpoint).status());
@@ -197,7 +212,7 @@ Status EndpointHosts::Remove(const std::string& endpoint) {
       live_.erase(it);
     }
   }
-  Retire(std::move(old));  // DeleteEndpoint answers now; the process drains in the background
+  Retire(std::move(old));  // DeleteEndpoint answers now; the instances drain in the background
   return Status::OK();
 }
 
@@ -220,13 +235,30 @@ Status EndpointHosts::Restore() {
   return Status::OK();
 }
 
-std::string EndpointHosts::Variant(const std::string& endpoint) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = live_.find(endpoint);
-  return it == live_.end() ? "" : it->second->variant;
+Json EndpointHosts::DescribeVariants(const std::string& endpoint) {
+  Json out = Json::array();
+  std::shared_ptr<const Fleet> fleet = Live(endpoint);
+  if (!fleet) return out;
+  auto record = records().Get(endpoint);
+  for (size_t i = 0; i < fleet->variants.size(); ++i) {
+    const Variant& v = *fleet->variants[i];
+    Json desired = record.ok() && record->desired.contains(v.spec.name)
+                       ? record->desired[v.spec.name]
+                       : Json::object();
+    const int current = static_cast<int>(v.instances.size());
+    out.push_back({{"VariantName", v.spec.name},
+                   {"CurrentWeight", fleet->weights[i]},
+                   {"DesiredWeight", desired.value("weight", fleet->weights[i])},
+                   {"CurrentInstanceCount", current},
+                   {"DesiredInstanceCount", desired.value("count", current)},
+                   {"DeployedImages", Json::array({{{"SpecifiedImage", "cairn-serve"},
+                                                    {"ResolvedImage", v.instances[0]->ref}}})}});
+  }
+  return out;
 }
 
 net::HttpResponse EndpointHosts::Invoke(const std::string& name, const net::HttpRequest& req) {
+  const auto started = std::chrono::steady_clock::now();
   auto error = [](int status, const std::string& code, const std::string& message,
                   Json extra = Json::object()) {
     net::HttpResponse r;
@@ -236,14 +268,17 @@ net::HttpResponse EndpointHosts::Invoke(const std::string& name, const net::Http
     r.body = extra.dump(-1, ' ', false, Json::error_handler_t::replace);
     return r;
   };
-  std::shared_ptr<Instance> inst;  // held until the answer is back, even across a swap
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = live_.find(name); it != live_.end()) inst = it->second;
-  }
-  if (!inst)
+  std::shared_ptr<const Fleet> fleet = Live(name);  // held until the answer is back
+  if (!fleet)
     return error(400, "ValidationError",
                  "Endpoint " + name + " of account " + c_.options.account + " not found.");
+  const std::string target = req.Header("x-amzn-sagemaker-target-variant");
+  const Variant* variant = fleet->Pick(target, Uniform());
+  if (!variant)
+    return error(400, "ValidationError",
+                 target.empty() ? "Endpoint " + name + " has no variant with a weight above 0."
+                                : "The variant \"" + target + "\" is not valid for endpoint \"" +
+                                      name + "\".");
   if (req.body.size() > kMaxPayload)
     return error(413, "ValidationError", "the request body is larger than 6 MB");
   const std::string content_type = req.Header("content-type");
@@ -252,11 +287,26 @@ net::HttpResponse EndpointHosts::Invoke(const std::string& name, const net::Http
   if (!req.Header("accept").empty()) headers.emplace_back("Accept", req.Header("accept"));
   if (const std::string attrs = req.Header("x-amzn-sagemaker-custom-attributes"); !attrs.empty())
     headers.emplace_back("X-Amzn-SageMaker-Custom-Attributes", attrs);
+  std::shared_ptr<Instance> inst = variant->Next();
+  const auto sent = std::chrono::steady_clock::now();
   auto res = c_.http.Send("POST", "http://127.0.0.1:" + std::to_string(inst->port) + "/invocations",
                           req.body, headers, kInvokeTimeoutSeconds);
-  if (!res.ok())
+  const auto answered = std::chrono::steady_clock::now();
+  auto us = [](auto d) {
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  };
+  const double model_us = us(answered - sent);
+  auto record = [&](int status) {
+    if (c_.metrics)
+      c_.metrics->Record(name, variant->spec.name, status, model_us,
+                         us(std::chrono::steady_clock::now() - started) - model_us);
+  };
+  if (!res.ok()) {
+    record(0);
     return error(500, "InternalFailure",
                  "the model server did not answer: " + res.status().message());
+  }
+  record(static_cast<int>(res->status));
   if (res->status >= 400) {
     return error(424, "ModelError",
                  "Received client error (" + std::to_string(res->status) +
@@ -266,7 +316,7 @@ net::HttpResponse EndpointHosts::Invoke(const std::string& name, const net::Http
   net::HttpResponse r;
   r.content_type = res->Header("content-type");
   r.body = std::move(res->body);
-  r.headers.emplace_back("x-Amzn-Invoked-Production-Variant", inst->variant);
+  r.headers.emplace_back("x-Amzn-Invoked-Production-Variant", variant->spec.name);
   if (const std::string version = res->Header("x-cairn-model-version"); !version.empty())
     r.headers.emplace_back("X-Cairn-Model-Version", version);
   return r;

@@ -107,10 +107,8 @@ Result<Json> DeleteModel(Context& c, const Json& in) {
 Result<Json> CreateEndpointConfig(Context& c, const Json& in) {
   CAIRN_ASSIGN_OR_RETURN(const std::string name, RequiredString(in, "EndpointConfigName"));
   const Json variants = in.value("ProductionVariants", Json::array());
-  if (!variants.is_array() || variants.size() != 1)
-    return Status::InvalidArgument("cairn serves one ProductionVariant per endpoint configuration");
-  CAIRN_ASSIGN_OR_RETURN(const std::string model, RequiredString(variants[0], "ModelName"));
-  CAIRN_RETURN_IF_ERROR(Find<ModelRecord>(c, model).status());
+  CAIRN_ASSIGN_OR_RETURN(const auto specs, ParseVariants(variants));
+  for (const auto& s : specs) CAIRN_RETURN_IF_ERROR(Find<ModelRecord>(c, s.model).status());
   EndpointConfigRecord record;
   record.name = name;
   record.variants = variants;
@@ -163,6 +161,14 @@ Result<Json> UpdateEndpoint(Context& c, const Json& in) {
   return Json{{"EndpointArn", c.Arn("endpoint", name)}};
 }
 
+Result<Json> UpdateEndpointWeightsAndCapacities(Context& c, const Json& in) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string name, RequiredString(in, "EndpointName"));
+  CAIRN_RETURN_IF_ERROR(Find<EndpointRecord>(c, name).status());
+  CAIRN_RETURN_IF_ERROR(
+      c.endpoints->UpdateWeights(name, in.value("DesiredWeightsAndCapacities", Json::array())));
+  return Json{{"EndpointArn", c.Arn("endpoint", name)}};
+}
+
 Result<Json> DescribeEndpoint(Context& c, const Json& in) {
   CAIRN_ASSIGN_OR_RETURN(const std::string name, RequiredString(in, "EndpointName"));
   CAIRN_ASSIGN_OR_RETURN(const EndpointRecord r, Find<EndpointRecord>(c, name));
@@ -173,13 +179,8 @@ Result<Json> DescribeEndpoint(Context& c, const Json& in) {
               {"CreationTime", Seconds(r.created_ms)},
               {"LastModifiedTime", Seconds(r.modified_ms)}};
   if (!r.failure.empty()) out["FailureReason"] = r.failure;
-  if (const std::string variant = c.endpoints->Variant(name); !variant.empty()) {
-    out["ProductionVariants"] = Json::array({{{"VariantName", variant},
-                                              {"CurrentWeight", 1.0},
-                                              {"DesiredWeight", 1.0},
-                                              {"CurrentInstanceCount", 1},
-                                              {"DesiredInstanceCount", 1}}});
-  }
+  if (Json variants = c.endpoints->DescribeVariants(name); !variants.empty())
+    out["ProductionVariants"] = std::move(variants);
   return out;
 }
 

@@ -1,19 +1,18 @@
-// STS and IAM over AWS's query protocol (a form body Action=...&Version=..., XML answers): the
-// little the SageMaker SDK asks of them. sagemaker.get_execution_role() and
-// Session.default_bucket() call sts:GetCallerIdentity (the caller's ARN and account), then
-// iam:GetRole for the role's path. Shapes from botocore's sts/2011-06-15 and iam/2010-05-08
-// service models.
+// STS and IAM over AWS's query protocol (query.h): the little the SageMaker SDK asks of them.
+// sagemaker.get_execution_role() and Session.default_bucket() call sts:GetCallerIdentity (the
+// caller's ARN and account), then iam:GetRole for the role's path. Shapes from botocore's
+// sts/2011-06-15 and iam/2010-05-08 service models.
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <map>
 #include <vector>
 
-#include "api.h"
 #include "cairn/core/clock.h"
 #include "cairn/core/text.h"
 #include "cairn/net/url.h"
 #include "cairn/training/job.h"
+#include "query.h"
 
 namespace cairn::api {
 
@@ -25,8 +24,8 @@ const char* Namespace(const std::string& service) {
                                    : "https://iam.amazonaws.com/doc/2010-05-08/";
 }
 
-// ISO 8601 as botocore sends timestamps ("2026-11-30T00:41:31Z", fractions and offsets
-// dropped), or epoch seconds; -1 if neither.
+}  // namespace
+
 int64_t ParseTimeMs(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("0123456789.") == std::string::npos)
     return static_cast<int64_t>(std::stod(s) * 1000);
@@ -35,6 +34,23 @@ int64_t ParseTimeMs(const std::string& s) {
     return -1;
   return static_cast<int64_t>(::timegm(&tm)) * 1000;
 }
+
+std::vector<std::string> FormList(const Form& form, const std::string& name) {
+  std::vector<std::string> out;
+  for (int i = 1;; ++i) {
+    auto it = form.find(name + ".member." + std::to_string(i));
+    if (it == form.end()) return out;
+    out.push_back(it->second);
+  }
+}
+
+std::string Number(double v) {
+  char num[40];
+  std::snprintf(num, sizeof(num), "%.17g", v);
+  return num;
+}
+
+namespace {
 
 net::HttpResponse Xml(int status, std::string body) {
   net::HttpResponse r;
@@ -46,9 +62,10 @@ net::HttpResponse Xml(int status, std::string body) {
 
 std::string RequestId() { return "cairn-" + std::to_string(NowMs()); }
 
-// <Action>Response><Action>Result>...</...Result><ResponseMetadata>...</...Response>
-net::HttpResponse Answer(const std::string& service, const std::string& action,
-                         const std::string& result) {
+}  // namespace
+
+net::HttpResponse QueryAnswer(const std::string& service, const std::string& action,
+                              const std::string& result) {
   return Xml(200, "<" + action + "Response xmlns=\"" + Namespace(service) + "\"><" + action +
                       "Result>" + result + "</" + action + "Result><ResponseMetadata><RequestId>" +
                       RequestId() + "</RequestId></ResponseMetadata></" + action + "Response>");
@@ -65,67 +82,6 @@ net::HttpResponse QueryError(const std::string& service, int status, const std::
   return r;
 }
 
-// CloudWatch GetMetricStatistics over a training job's metric series (namespace
-// /aws/sagemaker/TrainingJobs, dimension TrainingJobName; the series MetricDefinitions found in
-// its log): what estimator.training_job_analytics reads. Points are grouped into Period-second
-// buckets from StartTime.
-net::HttpResponse MetricStatistics(Context& c, std::map<std::string, std::string>& form) {
-  const std::string service = "monitoring";
-  if (form["Namespace"] != "/aws/sagemaker/TrainingJobs")
-    return Answer(service, "GetMetricStatistics",
-                  "<Label>" + XmlEscape(form["MetricName"]) + "</Label><Datapoints/>");
-  std::string job_name;
-  for (int i = 1; form.count("Dimensions.member." + std::to_string(i) + ".Name"); ++i)
-    if (form["Dimensions.member." + std::to_string(i) + ".Name"] == "TrainingJobName")
-      job_name = form["Dimensions.member." + std::to_string(i) + ".Value"];
-  const int64_t start = ParseTimeMs(form["StartTime"]), end = ParseTimeMs(form["EndTime"]);
-  const int64_t period_ms = std::atoll(form["Period"].c_str()) * 1000;
-  if (start < 0 || end < 0 || period_ms <= 0)
-    return QueryError(service, 400, "InvalidParameterValue",
-                      "StartTime, EndTime (ISO 8601) and a positive Period are required");
-  std::vector<std::string> statistics;
-  for (int i = 1; form.count("Statistics.member." + std::to_string(i)); ++i)
-    statistics.push_back(form["Statistics.member." + std::to_string(i)]);
-  struct Bucket {
-    double sum = 0, min = 0, max = 0;
-    int64_t n = 0;
-  };
-  std::map<int64_t, Bucket> buckets;
-  auto job = JobStore(c.registry.store()).Load(job_name);
-  if (job.ok()) {
-    for (const auto& p : job->metrics) {
-      if (p.name != form["MetricName"] || p.at_ms < start || p.at_ms >= end) continue;
-      Bucket& b = buckets[(p.at_ms - start) / period_ms];
-      b.min = b.n ? std::min(b.min, p.value) : p.value;
-      b.max = b.n ? std::max(b.max, p.value) : p.value;
-      b.sum += p.value;
-      ++b.n;
-    }
-  }
-  std::string points;
-  for (const auto& [k, b] : buckets) {
-    points += "<member><Timestamp>" + Iso8601(start + k * period_ms) + "</Timestamp>";
-    for (const auto& s : statistics) {
-      if (s != "Average" && s != "Sum" && s != "Minimum" && s != "Maximum" && s != "SampleCount")
-        continue;  // CloudWatch's five statistics; percentiles are not kept
-      const double v = s == "Average"   ? b.sum / b.n
-                       : s == "Sum"     ? b.sum
-                       : s == "Minimum" ? b.min
-                       : s == "Maximum" ? b.max
-                                        : static_cast<double>(b.n);
-      char num[40];
-      std::snprintf(num, sizeof(num), "%.17g", v);
-      points += "<" + XmlEscape(s) + ">" + num + "</" + XmlEscape(s) + ">";
-    }
-    points += "<Unit>None</Unit></member>";
-  }
-  return Answer(service, "GetMetricStatistics",
-                "<Label>" + XmlEscape(form["MetricName"]) + "</Label><Datapoints>" + points +
-                    "</Datapoints>");
-}
-
-}  // namespace
-
 std::string CallerRoleArn(const Context& c) {
   return c.options.role_arn.empty() ? "arn:aws:iam::" + c.options.account + ":role/cairn"
                                     : c.options.role_arn;
@@ -141,9 +97,9 @@ net::HttpResponse HandleQuery(Context& c, const std::string& service, const std:
   const std::string action = form["Action"];
   const std::string role = CallerRoleArn(c);
   if (service == "sts" && action == "GetCallerIdentity") {
-    return Answer(service, action,
-                  "<Arn>" + XmlEscape(role) + "</Arn><UserId>" + XmlEscape(access_key) +
-                      "</UserId><Account>" + XmlEscape(c.options.account) + "</Account>");
+    return QueryAnswer(service, action,
+                       "<Arn>" + XmlEscape(role) + "</Arn><UserId>" + XmlEscape(access_key) +
+                           "</UserId><Account>" + XmlEscape(c.options.account) + "</Account>");
   }
   if (service == "iam" && action == "GetRole") {
     const std::string name = form["RoleName"];
@@ -151,13 +107,13 @@ net::HttpResponse HandleQuery(Context& c, const std::string& service, const std:
     if (name != role_name)
       return QueryError(service, 404, "NoSuchEntity",
                         "The role with name " + name + " cannot be found.");
-    return Answer(service, action,
-                  "<Role><Path>/</Path><RoleName>" + XmlEscape(role_name) +
-                      "</RoleName><RoleId>AROACAIRN" + XmlEscape(c.options.account) +
-                      "</RoleId><Arn>" + XmlEscape(role) +
-                      "</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate></Role>");
+    return QueryAnswer(service, action,
+                       "<Role><Path>/</Path><RoleName>" + XmlEscape(role_name) +
+                           "</RoleName><RoleId>AROACAIRN" + XmlEscape(c.options.account) +
+                           "</RoleId><Arn>" + XmlEscape(role) +
+                           "</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate></Role>");
   }
-  if (service == "monitoring" && action == "GetMetricStatistics") return MetricStatistics(c, form);
+  if (service == "monitoring") return HandleCloudWatch(c, action, form);
   return QueryError(service, 400, "InvalidAction",
                     "cairn server does not implement " + service + ":" +
                         (action.empty() ? std::string("(no Action)") : action));

@@ -19,12 +19,13 @@ Result<R> Parse(const Json& j, F fill) {
   }
 }
 
-constexpr EnumNames<EndpointStatus, 5> kEndpointStatusNames({{
+constexpr EnumNames<EndpointStatus, 6> kEndpointStatusNames({{
     {EndpointStatus::kCreating, "Creating"},
     {EndpointStatus::kUpdating, "Updating"},
     {EndpointStatus::kInService, "InService"},
     {EndpointStatus::kFailed, "Failed"},
     {EndpointStatus::kDeleting, "Deleting"},
+    {EndpointStatus::kRollingBack, "RollingBack"},
 }});
 
 }  // namespace
@@ -69,6 +70,7 @@ Json EndpointRecord::ToJson() const {
       {"name", name},       {"config", config},         {"status", EndpointStatusName(status)},
       {"failure", failure}, {"created_ms", created_ms}, {"modified_ms", modified_ms}};
   if (!pending_config.empty()) j["pending_config"] = pending_config;
+  if (!desired.empty()) j["desired"] = desired;
   return j;
 }
 
@@ -85,6 +87,7 @@ Result<EndpointRecord> EndpointRecord::FromJson(const Json& j) {
     r.config = j.value("config", "");
     r.pending_config = j.value("pending_config", "");
     r.failure = j.value("failure", "");
+    r.desired = j.value("desired", Json::object());
     r.created_ms = j.value("created_ms", int64_t{0});
     r.modified_ms = j.value("modified_ms", int64_t{0});
   });

@@ -18,7 +18,7 @@ namespace cairn::api {
 using Json = nlohmann::json;
 
 // EndpointStatus as SageMaker names it (DescribeEndpoint's EndpointStatus).
-enum class EndpointStatus { kCreating, kUpdating, kInService, kFailed, kDeleting };
+enum class EndpointStatus { kCreating, kUpdating, kInService, kFailed, kDeleting, kRollingBack };
 const char* EndpointStatusName(EndpointStatus s);
 Result<EndpointStatus> ParseEndpointStatus(const std::string& name);
 
@@ -54,6 +54,9 @@ struct EndpointRecord {
   std::string pending_config;  // UpdateEndpoint's target while Updating, else ""
   EndpointStatus status = EndpointStatus::kCreating;
   std::string failure;  // FailureReason: why the last create or update failed
+  // UpdateEndpointWeightsAndCapacities' desired values over the configuration's, by VariantName
+  // ({"weight": w, "count": n}); cleared when another configuration is deployed.
+  Json desired = Json::object();
   int64_t created_ms = 0, modified_ms = 0;
   Json ToJson() const;
   static Result<EndpointRecord> FromJson(const Json& j);

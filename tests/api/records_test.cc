@@ -118,9 +118,20 @@ TEST_F(Dispatch, CreatesAreCreateIfAbsent) {
   EXPECT_NE(listed.body.find(R"("ModelPackageGroupName":"g")"), std::string::npos) << listed.body;
   // An endpoint configuration needs its model; a missing one is named.
   auto cfg = Call("CreateEndpointConfig",
-                  R"({"EndpointConfigName": "c", "ProductionVariants": [{"ModelName": "m"}]})");
+                  R"({"EndpointConfigName": "c", "ProductionVariants": [{"ModelName": "m",
+                      "VariantName": "v"}]})");
   EXPECT_EQ(Code(cfg), "ValidationException");
   EXPECT_NE(cfg.body.find("Could not find model"), std::string::npos) << cfg.body;
+  // Variants are checked: a name given twice, a weight below 0, too many instances.
+  for (const char* variants :
+       {R"([{"ModelName": "m", "VariantName": "v"}, {"ModelName": "m", "VariantName": "v"}])",
+        R"([{"ModelName": "m", "VariantName": "v", "InitialVariantWeight": -1}])",
+        R"([{"ModelName": "m", "VariantName": "v", "InitialInstanceCount": 99}])", "[]"}) {
+    auto bad = Call("CreateEndpointConfig", std::string(R"({"EndpointConfigName": "c", )") +
+                                                R"("ProductionVariants": )" + variants + "}");
+    EXPECT_EQ(Code(bad), "ValidationException") << variants;
+    EXPECT_EQ(bad.body.find("Could not find model"), std::string::npos) << bad.body;
+  }
   EXPECT_EQ(Code(Call("DeleteEndpoint", R"({"EndpointName": "e"})")), "ValidationException");
   EXPECT_EQ(Code(Call("UpdateEndpoint", R"({"EndpointName": "e", "EndpointConfigName": "c"})")),
             "ValidationException");

@@ -89,6 +89,12 @@ inline std::string ResourceKey(const std::string& kind, const std::string& name)
   return ResourcesPrefix(kind) + name + ".json";
 }
 
+// Endpoint metrics (namespace AWS/SageMaker), one object per variant, minute and server:
+// <prefix><variant>/<minute ms>-<server>.json.
+inline std::string EndpointMetricsPrefix(const std::string& endpoint) {
+  return "api/metrics/AWS/SageMaker/" + endpoint + "/";
+}
+
 // The tags of a resource, by its ARN ("arn:aws:sagemaker:<region>:<account>:<kind>/<name>").
 inline std::string TagsKey(const std::string& arn) { return "api/tags/" + arn + ".json"; }
 

@@ -1,0 +1,198 @@
+#include "endpoint_fleet.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include "cairn/core/clock.h"
+#include "cairn/net/port.h"
+#include "cairn/registry/layout.h"
+#include "records.h"
+
+namespace cairn::api {
+
+namespace {
+
+constexpr double kDrainSeconds = 90;      // an old instance's requests in flight (60 s each)
+constexpr int kLoadTimeoutSeconds = 600;  // SageMaker's container start-up health check
+constexpr char kLogGroupPrefix[] = "/aws/sagemaker/Endpoints/";
+
+}  // namespace
+
+Result<std::vector<VariantSpec>> ParseVariants(const Json& variants) {
+  if (!variants.is_array() || variants.empty() || variants.size() > 10)
+    return Status::InvalidArgument("ProductionVariants must hold 1 to 10 variants");
+  std::vector<VariantSpec> out;
+  std::set<std::string> names;
+  for (const Json& v : variants) {
+    if (!v.is_object()) return Status::InvalidArgument("a ProductionVariant must be an object");
+    VariantSpec s;
+    CAIRN_ASSIGN_OR_RETURN(s.name, RequiredString(v, "VariantName"));
+    CAIRN_ASSIGN_OR_RETURN(s.model, RequiredString(v, "ModelName"));
+    if (!names.insert(s.name).second)
+      return Status::InvalidArgument("VariantName " + s.name + " is given twice");
+    const Json count = v.value("InitialInstanceCount", Json(1));
+    const Json weight = v.value("InitialVariantWeight", Json(1.0));
+    if (!count.is_number_integer() || !weight.is_number())
+      return Status::InvalidArgument("variant " + s.name +
+                                     ": InitialInstanceCount and InitialVariantWeight are numbers");
+    s.count = count.get<int>();
+    s.weight = weight.get<double>();
+    if (s.count < 1 || s.count > kMaxLocalInstances)
+      return Status::InvalidArgument("variant " + s.name + ": InitialInstanceCount must be 1.." +
+                                     std::to_string(kMaxLocalInstances) +
+                                     " (instances run on this server)");
+    if (s.weight < 0) return Status::InvalidArgument("variant " + s.name + ": weight below 0");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Instance::~Instance() {
+  if (process) process->Terminate(kDrainSeconds);  // cairn-serve finishes its requests first
+  log.reset();  // its last lines reach the store; before `process` goes (the pump reads it)
+}
+
+std::shared_ptr<Instance> Variant::Next() const {
+  return instances[next.fetch_add(1, std::memory_order_relaxed) % instances.size()];
+}
+
+double Fleet::TotalWeight() const {
+  double total = 0;
+  for (double w : weights) total += w;
+  return total;
+}
+
+const Variant* Fleet::Pick(const std::string& target, double u) const {
+  if (!target.empty()) {
+    for (const auto& v : variants)
+      if (v->spec.name == target) return v.get();
+    return nullptr;
+  }
+  const double total = TotalWeight();
+  if (total <= 0) return nullptr;
+  double x = u * total;
+  for (size_t i = 0; i < variants.size(); ++i) {
+    if (weights[i] <= 0) continue;
+    if (x < weights[i]) return variants[i].get();
+    x -= weights[i];
+  }
+  for (size_t i = variants.size(); i-- > 0;)  // u * total rounded up to total
+    if (weights[i] > 0) return variants[i].get();
+  return nullptr;
+}
+
+Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const std::string& endpoint,
+                                                 const VariantSpec& spec,
+                                                 const std::function<bool()>& cancelled) {
+  auto model = RecordStore<ModelRecord>(c.registry.store()).Get(spec.model);
+  if (model.status().code() == Status::Code::kNotFound)
+    return Status::InvalidArgument("Could not find model \"" + c.Arn("model", spec.model) + "\".");
+  if (!model.ok()) return model.status().WithContext("model " + spec.model);
+  auto inst = std::make_shared<Instance>();
+  inst->ref = model->ref;
+  inst->port = net::FreeLocalPort();
+  char id[40];
+  std::snprintf(id, sizeof(id), "i-%011llx%05x", static_cast<unsigned long long>(NowMs()),
+                static_cast<unsigned>(inst->port));
+  inst->id = id;
+  SubprocessOptions o;
+  o.argv = {c.options.serve_program,    model->ref, "--store", c.options.store, "--port",
+            std::to_string(inst->port), "--poll",   "3600"};
+  const Json& env = model->environment;
+  if (env.contains("SAGEMAKER_PROGRAM")) {
+    o.argv.push_back("--entry-point");
+    o.argv.push_back(env["SAGEMAKER_PROGRAM"].get<std::string>());
+    const std::string submit = env.value("SAGEMAKER_SUBMIT_DIRECTORY", "");
+    if (!submit.empty() && submit.rfind("/opt/ml/model", 0) != 0) {
+      const std::string dir = c.options.work_root + "/endpoint-code/" + endpoint + "-" + inst->id;
+      if (Status st = FetchSource(submit, dir); !st.ok())
+        return Status::InvalidArgument("SAGEMAKER_SUBMIT_DIRECTORY: " + st.message());
+      o.argv.push_back("--source-dir");
+      o.argv.push_back(dir);
+    }
+  }
+  // CreateModel's Environment is the serving process's environment, as in a SageMaker container
+  // (the toolkit's SAGEMAKER_* variables included; cairn-serve and its workers read them).
+  for (const auto& [k, v] : env.items()) o.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  // cairn-serve's Python workers share its process group: SIGTERM goes to cairn-serve alone,
+  // which finishes its requests with them before it exits.
+  o.new_process_group = false;
+  o.death_signal = SIGTERM;
+  o.stdout_mode = SubprocessOptions::Stdio::kPipe;
+  o.stderr_to_stdout = true;
+  CAIRN_ASSIGN_OR_RETURN(inst->process, Subprocess::Start(o));
+  inst->log = std::make_unique<LogPump>(c.registry.store(), layout::EndpointLogsPrefix(endpoint),
+                                        spec.name + "/" + inst->id, *inst->process);
+  const std::string ping = "http://127.0.0.1:" + std::to_string(inst->port) + "/ping";
+  const std::string see = "; its output is in log group " + std::string(kLogGroupPrefix) + endpoint;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(kLoadTimeoutSeconds);
+  for (;;) {
+    if (inst->process->Poll())
+      return Status::Internal("the model server exited while loading " + model->ref + " (" +
+                              inst->process->Describe() + ")" + see);
+    auto r = c.http.Send("GET", ping, "", {}, 2);
+    if (r.ok() && r->status == 200) return inst;
+    if (std::chrono::steady_clock::now() > deadline)
+      return Status::Internal("the model did not load within " +
+                              std::to_string(kLoadTimeoutSeconds) + " s" + see);
+    if (cancelled()) return Status::Internal("the server is stopping");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+Result<std::shared_ptr<const Fleet>> BuildFleet(Context& c, const std::string& endpoint,
+                                                const std::string& config,
+                                                const std::vector<VariantSpec>& specs,
+                                                const Fleet* reuse,
+                                                const std::function<bool()>& cancelled) {
+  auto fleet = std::make_shared<Fleet>();
+  fleet->config = config;
+  struct Slot {
+    Variant* variant;
+    size_t index;
+    Result<std::shared_ptr<Instance>> launched = Status::Internal("not launched");
+  };
+  std::vector<Slot> to_launch;
+  std::vector<std::shared_ptr<Variant>> variants;
+  for (const VariantSpec& s : specs) {
+    auto v = std::make_shared<Variant>();
+    v->spec = s;
+    v->instances.resize(static_cast<size_t>(s.count));
+    const Variant* old = nullptr;
+    if (reuse)
+      for (const auto& o : reuse->variants)
+        if (o->spec.name == s.name && o->spec.model == s.model) old = o.get();
+    for (size_t i = 0; i < v->instances.size(); ++i) {
+      if (old && i < old->instances.size()) {
+        v->instances[i] = old->instances[i];
+      } else {
+        to_launch.push_back({v.get(), i});
+      }
+    }
+    variants.push_back(v);
+  }
+  {
+    std::vector<std::thread> threads;
+    for (Slot& slot : to_launch)
+      threads.emplace_back([&c, &endpoint, &cancelled, &slot] {
+        slot.launched = LaunchInstance(c, endpoint, slot.variant->spec, cancelled);
+      });
+    for (auto& t : threads) t.join();
+  }
+  for (Slot& slot : to_launch) {
+    if (!slot.launched.ok()) return slot.launched.status();  // the others stop as they go
+    slot.variant->instances[slot.index] = *slot.launched;
+  }
+  for (size_t i = 0; i < variants.size(); ++i) {
+    fleet->variants.push_back(variants[i]);
+    fleet->weights.push_back(specs[i].weight);
+  }
+  return std::shared_ptr<const Fleet>(fleet);
+}
+
+}  // namespace cairn::api

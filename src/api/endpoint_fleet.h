@@ -1,0 +1,79 @@
+// Private to api: what serves an endpoint. A Fleet is one endpoint configuration deployed: for
+// each production variant, its model's cairn-serve instances (Instance: a Subprocess on a private
+// port, its output pumped to the endpoint's log group) and its traffic weight. Fleets are built
+// whole and never changed: a weight change or a deployment makes a new Fleet that shares the
+// instances it keeps, and swaps it in (EndpointHosts). Requests hold a shared_ptr to what they
+// use, so an instance retired meanwhile stops only once its requests are answered.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api.h"
+#include "cairn/core/subprocess.h"
+#include "log_pump.h"
+
+namespace cairn::api {
+
+// One ProductionVariant of an endpoint configuration (CreateEndpointConfig).
+struct VariantSpec {
+  std::string name;   // VariantName
+  std::string model;  // ModelName
+  int count = 1;      // InitialInstanceCount: cairn-serve processes
+  double weight = 1;  // InitialVariantWeight
+};
+// The variants of a configuration's ProductionVariants, checked: 1..10 variants with distinct
+// names, each with a ModelName, 1..kMaxLocalInstances instances and a weight >= 0.
+// kInvalidArgument with SageMaker's wording otherwise.
+constexpr int kMaxLocalInstances = 8;
+Result<std::vector<VariantSpec>> ParseVariants(const Json& production_variants);
+
+struct Instance {
+  std::unique_ptr<Subprocess> process;  // cairn-serve
+  std::unique_ptr<LogPump> log;         // its output, to /aws/sagemaker/Endpoints/<name>
+  int port = 0;
+  std::string id;   // "i-<hex>": its log stream is "<variant>/<id>"
+  std::string ref;  // the registry version it serves
+  // SIGTERM, then waits for its requests in flight (up to 90 s), then stores its last output.
+  ~Instance();
+};
+
+struct Variant {
+  VariantSpec spec;
+  std::vector<std::shared_ptr<Instance>> instances;  // never empty
+  // The next instance, round robin.
+  std::shared_ptr<Instance> Next() const;
+  mutable std::atomic<uint64_t> next{0};
+};
+
+struct Fleet {
+  std::string config;  // EndpointConfigName
+  std::vector<std::shared_ptr<const Variant>> variants;
+  std::vector<double> weights;  // current weights, one per variant
+  // The variant a request goes to: the one named `target` (nullptr if none has that name), else
+  // one drawn by weight with `u` uniform in [0, 1) (nullptr if every weight is 0).
+  const Variant* Pick(const std::string& target, double u) const;
+  double TotalWeight() const;
+};
+
+// Starts cairn-serve for `spec`'s model and waits until it answers /ping (at most 600 s, as
+// SageMaker's start-up health check, or until `cancelled()` says the server is stopping).
+// kInvalidArgument for a model that does not exist or whose code cannot be fetched; kInternal
+// when the server exits or does not load in time (naming the log group that holds its output).
+Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const std::string& endpoint,
+                                                 const VariantSpec& spec,
+                                                 const std::function<bool()>& cancelled);
+
+// The fleet for `config` with `spec`'s variants: instances of `reuse` whose variant keeps its
+// name and model are kept (as many as wanted), the others launched, all at once. The first
+// failure, after stopping what was launched.
+Result<std::shared_ptr<const Fleet>> BuildFleet(Context& c, const std::string& endpoint,
+                                                const std::string& config,
+                                                const std::vector<VariantSpec>& specs,
+                                                const Fleet* reuse,
+                                                const std::function<bool()>& cancelled);
+
+}  // namespace cairn::api

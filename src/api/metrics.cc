@@ -1,0 +1,219 @@
+#include "metrics.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cairn/core/clock.h"
+#include "cairn/registry/layout.h"
+
+namespace cairn::api {
+
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int64_t kMinuteMs = 60'000;
+constexpr int kFlushEverySeconds = 2;
+constexpr const char* kMetrics[] = {"Invocations", "Invocation4XXErrors", "Invocation5XXErrors",
+                                    "ModelLatency", "OverheadLatency"};
+
+int64_t Floor(int64_t t, int64_t step) { return t - ((t % step) + step) % step; }
+
+// "<minute ms>-<server>.json" -> minute ms, or -1.
+int64_t MinuteOf(const std::string& key) {
+  const size_t slash = key.rfind('/');
+  const std::string name = key.substr(slash == std::string::npos ? 0 : slash + 1);
+  if (name.empty() || name.find_first_not_of("0123456789") == 0) return -1;
+  return std::atoll(name.c_str());
+}
+
+}  // namespace
+
+void MetricStat::Add(double v) {
+  min = n ? std::min(min, v) : v;
+  max = n ? std::max(max, v) : v;
+  sum += v;
+  ++n;
+}
+
+void MetricStat::Merge(const MetricStat& o) {
+  if (!o.n) return;
+  min = n ? std::min(min, o.min) : o.min;
+  max = n ? std::max(max, o.max) : o.max;
+  sum += o.sum;
+  n += o.n;
+}
+
+std::optional<double> MetricStat::Get(const std::string& statistic) const {
+  if (statistic == "Average") return n ? sum / static_cast<double>(n) : 0.0;
+  if (statistic == "Sum") return sum;
+  if (statistic == "Minimum") return min;
+  if (statistic == "Maximum") return max;
+  if (statistic == "SampleCount") return static_cast<double>(n);
+  return std::nullopt;
+}
+
+bool EndpointMetrics::IsMetric(const std::string& name) {
+  return std::find(std::begin(kMetrics), std::end(kMetrics), name) != std::end(kMetrics);
+}
+
+EndpointMetrics::EndpointMetrics(ObjectStore& store, std::string server)
+    : store_(store), server_(std::move(server)) {
+  writer_ = std::thread([this] { Run(); });
+}
+
+EndpointMetrics::~EndpointMetrics() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  writer_.join();
+  (void)Flush();
+}
+
+void EndpointMetrics::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, std::chrono::seconds(kFlushEverySeconds));
+    if (stopping_) break;
+    lock.unlock();
+    if (Status st = Flush(); !st.ok())
+      std::fprintf(stderr, "cairn server: endpoint metrics not written: %s\n",
+                   st.ToString().c_str());
+    lock.lock();
+  }
+}
+
+void EndpointMetrics::Record(const std::string& endpoint, const std::string& variant,
+                             int model_status, double model_us, double overhead_us) {
+  const int64_t now = NowMs();
+  const int64_t bucket = Floor(now, kBucketMs);
+  const bool e4 = model_status >= 400 && model_status < 500;
+  const bool e5 = model_status >= 500 || model_status == 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  const Key key{endpoint, variant, Floor(now, kMinuteMs)};
+  Minute& m = minutes_[key];
+  m["Invocations"][bucket].Add(1);
+  m["Invocation4XXErrors"][bucket].Add(e4 ? 1 : 0);
+  m["Invocation5XXErrors"][bucket].Add(e5 ? 1 : 0);
+  if (model_status != 0) m["ModelLatency"][bucket].Add(model_us);
+  m["OverheadLatency"][bucket].Add(overhead_us);
+  dirty_[key] = true;
+  Totals& t = totals_[{endpoint, variant}];
+  ++t.invocations;
+  t.e4xx += e4;
+  t.e5xx += e5;
+  t.model_us += model_us;
+  t.overhead_us += overhead_us;
+}
+
+Status EndpointMetrics::Flush() {
+  std::vector<std::pair<Key, Json>> writes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [key, dirty] : dirty_) {
+      if (!dirty) continue;
+      Json j = Json::object();
+      for (const auto& [metric, buckets] : minutes_[key])
+        for (const auto& [b, s] : buckets)
+          j[metric][std::to_string(b)] = Json::array({s.n, s.sum, s.min, s.max});
+      writes.emplace_back(key, std::move(j));
+      dirty = false;
+    }
+    // Minutes written and over are kept in the store only.
+    const int64_t old = Floor(NowMs(), kMinuteMs) - 2 * kMinuteMs;
+    for (auto it = minutes_.begin(); it != minutes_.end();) {
+      if (std::get<2>(it->first) < old && !dirty_[it->first]) {
+        dirty_.erase(it->first);
+        it = minutes_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  Status first;
+  for (const auto& [key, j] : writes) {
+    const auto& [endpoint, variant, minute] = key;
+    PutOptions o;
+    o.sync = false;  // metrics are best effort
+    o.content_type = "application/json";
+    Status st = PutString(store_,
+                          layout::EndpointMetricsPrefix(endpoint) + variant + "/" +
+                              std::to_string(minute) + "-" + server_ + ".json",
+                          j.dump(), o)
+                    .status();
+    if (!st.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      dirty_[key] = true;  // tried again at the next flush
+      if (first.ok()) first = st;
+    }
+  }
+  return first;
+}
+
+Result<std::map<int64_t, MetricStat>> EndpointMetrics::Query(const std::string& endpoint,
+                                                             const std::string& variant,
+                                                             const std::string& metric,
+                                                             int64_t start_ms, int64_t end_ms,
+                                                             int64_t period_s) {
+  if (period_s <= 0 || period_s % (kBucketMs / 1000) != 0)
+    return Status::InvalidArgument("Period must be a positive multiple of 10 seconds");
+  (void)Flush();  // this server's latest samples are read like everyone's
+  std::map<int64_t, MetricStat> out;
+  if (!IsMetric(metric) || end_ms <= start_ms) return out;
+  std::string prefix = layout::EndpointMetricsPrefix(endpoint);
+  if (!variant.empty()) prefix += variant + "/";
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store_.List(prefix));
+  const int64_t period_ms = period_s * 1000;
+  for (const auto& o : objects) {
+    const int64_t minute = MinuteOf(o.key);
+    if (minute < 0 || minute + kMinuteMs <= start_ms || minute >= end_ms) continue;
+    auto text = GetString(store_, o.key);
+    if (text.status().code() == Status::Code::kNotFound) continue;
+    CAIRN_RETURN_IF_ERROR(text.status());
+    const Json j = Json::parse(*text, nullptr, false);
+    if (!j.is_object() || !j.contains(metric)) continue;  // damaged or empty: skipped
+    for (const auto& [b, v] : j[metric].items()) {
+      const int64_t t = std::atoll(b.c_str());
+      if (t < start_ms || t >= end_ms || !v.is_array() || v.size() != 4) continue;
+      MetricStat s;
+      s.n = v[0].get<int64_t>();
+      s.sum = v[1].get<double>();
+      s.min = v[2].get<double>();
+      s.max = v[3].get<double>();
+      out[start_ms + (t - start_ms) / period_ms * period_ms].Merge(s);
+    }
+  }
+  return out;
+}
+
+std::string EndpointMetrics::Prometheus() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  auto family = [&](const char* name, const char* help, const char* type, auto value) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (const auto& [k, t] : totals_) {
+      char num[40];
+      std::snprintf(num, sizeof(num), "%.17g", static_cast<double>(value(t)));
+      out += std::string(name) + "{endpoint=\"" + k.first + "\",variant=\"" + k.second + "\"} " +
+             num + "\n";
+    }
+  };
+  family("cairn_endpoint_invocations_total", "InvokeEndpoint requests answered.", "counter",
+         [](const Totals& t) { return t.invocations; });
+  family("cairn_endpoint_invocation_4xx_errors_total", "Requests the model answered with 4xx.",
+         "counter", [](const Totals& t) { return t.e4xx; });
+  family("cairn_endpoint_invocation_5xx_errors_total",
+         "Requests the model answered with 5xx, or did not answer.", "counter",
+         [](const Totals& t) { return t.e5xx; });
+  family("cairn_endpoint_model_latency_microseconds_total", "Time the model took, summed.",
+         "counter", [](const Totals& t) { return t.model_us; });
+  family("cairn_endpoint_overhead_latency_microseconds_total",
+         "Time cairn server added to requests, summed.", "counter",
+         [](const Totals& t) { return t.overhead_us; });
+  return out;
+}
+
+}  // namespace cairn::api

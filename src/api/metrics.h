@@ -1,0 +1,91 @@
+// Private to api: SageMaker's endpoint metrics as CloudWatch keeps them (namespace AWS/SageMaker,
+// dimensions EndpointName and VariantName), per variant:
+//   Invocations          1 per InvokeEndpoint (Sum: requests)
+//   Invocation4XXErrors  1 or 0 per request (the model answered 4xx; Average: the error rate)
+//   Invocation5XXErrors  1 or 0 per request (the model answered 5xx, or did not answer)
+//   ModelLatency         microseconds the model took, as cairn server saw it
+//   OverheadLatency      microseconds cairn server added (the whole request less ModelLatency)
+// (https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html).
+//
+// Samples are summed into 10-second buckets (count, sum, min, max: CloudWatch's five statistics
+// follow) and written to the store every few seconds, one object per endpoint, variant, minute
+// and server: api/metrics/AWS/SageMaker/<endpoint>/<variant>/<minute ms>-<server>.json. Reads
+// merge every server's objects, so any server answers for all of them.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "cairn/core/status.h"
+#include "cairn/storage/object_store.h"
+
+namespace cairn::api {
+
+// Statistics of the samples in one bucket or period.
+struct MetricStat {
+  int64_t n = 0;  // SampleCount
+  double sum = 0, min = 0, max = 0;
+  void Add(double v);
+  void Merge(const MetricStat& o);
+  // "Average", "Sum", "Minimum", "Maximum" or "SampleCount"; nullopt for anything else.
+  std::optional<double> Get(const std::string& statistic) const;
+};
+
+class EndpointMetrics {
+ public:
+  static constexpr int64_t kBucketMs = 10'000;
+  static constexpr const char* kNamespace = "AWS/SageMaker";
+  // `server` names this writer's objects (unique per server process).
+  EndpointMetrics(ObjectStore& store, std::string server);
+  // Writes what is left and stops the writer thread.
+  ~EndpointMetrics();
+
+  // One InvokeEndpoint answered: `model_status` is the model's HTTP status (0: it did not
+  // answer), latencies in microseconds.
+  void Record(const std::string& endpoint, const std::string& variant, int model_status,
+              double model_us, double overhead_us);
+  // Writes the buckets changed since the last flush (the writer thread does so every 2 s).
+  Status Flush();
+
+  // The series `metric` of endpoint/variant ("" variant: every variant) from `start_ms` to
+  // `end_ms`, grouped into periods of `period_s` seconds (a multiple of 10) from `start_ms`:
+  // period start (ms) -> statistics. Reads the store (what this server has not flushed yet
+  // included). kInvalidArgument for a bad period.
+  Result<std::map<int64_t, MetricStat>> Query(const std::string& endpoint,
+                                              const std::string& variant, const std::string& metric,
+                                              int64_t start_ms, int64_t end_ms, int64_t period_s);
+
+  // Counters since this server started, in Prometheus' text format (for cairn server's /metrics).
+  std::string Prometheus();
+
+  static bool IsMetric(const std::string& name);
+
+ private:
+  using Key = std::tuple<std::string, std::string, int64_t>;  // endpoint, variant, minute ms
+  // metric -> bucket ms -> stat
+  using Minute = std::map<std::string, std::map<int64_t, MetricStat>>;
+  void Run();
+
+  ObjectStore& store_;
+  const std::string server_;
+  std::mutex mu_;
+  std::map<Key, Minute> minutes_;  // recent minutes of this server
+  std::map<Key, bool> dirty_;
+  struct Totals {
+    int64_t invocations = 0, e4xx = 0, e5xx = 0;
+    double model_us = 0, overhead_us = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Totals> totals_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+}  // namespace cairn::api
