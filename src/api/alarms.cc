@@ -214,14 +214,14 @@ Result<bool> Alarms::Evaluate(AlarmRecord& a) {
   return true;
 }
 
-std::vector<std::string> Alarms::InAlarm(const std::vector<std::string>& names) {
-  std::vector<std::string> out;
+std::vector<AlarmRecord> Alarms::InAlarm(const std::vector<std::string>& names) {
+  std::vector<AlarmRecord> out;
   RecordStore<AlarmRecord> records(c_.registry.store());
   for (const auto& n : names) {
     auto a = records.Get(n);
     if (!a.ok()) continue;
     (void)Evaluate(*a);
-    if (a->state == "ALARM") out.push_back(n);
+    if (a->state == "ALARM") out.push_back(std::move(*a));
   }
   return out;
 }

@@ -43,8 +43,8 @@ class Alarms {
   ~Alarms();  // stops the evaluator
   // Evaluates `alarm` now; when its state changed, the new state is saved and true returned.
   Result<bool> Evaluate(AlarmRecord& alarm);
-  // Evaluates the named alarms now; the names of those in ALARM. Unknown names are skipped.
-  std::vector<std::string> InAlarm(const std::vector<std::string>& names);
+  // Evaluates the named alarms now; those in ALARM. Unknown names are skipped.
+  std::vector<AlarmRecord> InAlarm(const std::vector<std::string>& names);
 
  private:
   void Run();

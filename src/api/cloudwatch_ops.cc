@@ -141,7 +141,7 @@ std::string AlarmXml(Context& c, const AlarmRecord& a) {
          "</AlarmConfigurationUpdatedTimestamp><ActionsEnabled>true</ActionsEnabled>"
          "<StateValue>" +
          a.state + "</StateValue><StateReason>" + XmlEscape(a.state_reason) +
-         "</StateReason><StateUpdatedTimestamp>" + Iso8601(a.state_updated_ms) +
+         "</StateReason><StateUpdatedTimestamp>" + Iso8601Ms(a.state_updated_ms) +
          "</StateUpdatedTimestamp><MetricName>" + XmlEscape(a.metric) + "</MetricName><Namespace>" +
          XmlEscape(a.namespace_) + "</Namespace><Statistic>" + a.statistic +
          "</Statistic><Dimensions>" + dims + "</Dimensions><Period>" + std::to_string(a.period) +

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "alarms.h"
 #include "cairn/core/clock.h"
 #include "metrics.h"
 
@@ -27,7 +28,7 @@ double Uniform() {
 
 EndpointHosts::~EndpointHosts() {
   deploys_.Close();  // deploys in flight see the gate closed and give up
-  std::map<std::string, std::shared_ptr<const Fleet>> live;
+  std::map<std::string, std::shared_ptr<const Routing>> live;
   {
     std::lock_guard<std::mutex> lock(mu_);
     live.swap(live_);
@@ -38,7 +39,75 @@ EndpointHosts::~EndpointHosts() {
 std::shared_ptr<const Fleet> EndpointHosts::Live(const std::string& endpoint) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = live_.find(endpoint);
-  return it == live_.end() ? nullptr : it->second;
+  return it == live_.end() ? nullptr : it->second->blue;
+}
+
+bool EndpointHosts::Route(const std::string& endpoint, const std::shared_ptr<const Fleet>& blue,
+                          const std::shared_ptr<const Fleet>& green, double green_share,
+                          Json progress) {
+  auto next = std::make_shared<Routing>();
+  next->blue = blue;
+  next->green = green;
+  next->green_share = green_share;
+  next->progress = std::move(progress);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = live_.find(endpoint);
+  if (it == live_.end() || it->second->blue != blue) return false;
+  it->second = std::move(next);
+  return true;
+}
+
+std::string EndpointHosts::ShiftTraffic(const std::string& endpoint,
+                                        const std::shared_ptr<const Fleet>& green,
+                                        const DeploymentPlan& plan) {
+  const std::shared_ptr<const Fleet> blue = Live(endpoint);
+  if (!blue) return "the endpoint has no fleet serving";
+  const int64_t started = NowMs();
+  auto rollback = [&](const std::string& why) {
+    Route(endpoint, blue, nullptr, 0, Json());  // every request back on the old fleet
+    return why;
+  };
+  for (size_t i = 0; i < plan.shares.size(); ++i) {
+    const bool last = i + 1 == plan.shares.size();
+    const int64_t bake = plan.wait_ms + (last ? plan.termination_wait_ms : 0);
+    Json progress = {{"Type", plan.type},
+                     {"Step", i + 1},
+                     {"Steps", plan.shares.size()},
+                     {"Share", plan.shares[i]},
+                     {"StartTime", Seconds(started)},
+                     {"StepTime", Seconds(NowMs())},
+                     {"BakeSeconds", bake / 1000}};
+    if (!Route(endpoint, blue, green, plan.shares[i], progress))
+      return "the endpoint was deleted or changed during the deployment";
+    std::fprintf(stderr, "cairn server: endpoint %s: step %zu of %zu, %.0f%% of requests to %s\n",
+                 endpoint.c_str(), i + 1, plan.shares.size(), plan.shares[i] * 100,
+                 green->config.c_str());
+    const int64_t until = NowMs() + bake;
+    for (;;) {
+      if (deploys_.closed()) return rollback("cairn server stopped during the deployment");
+      if (!plan.alarms.empty() && c_.alarms) {
+        const auto firing = c_.alarms->InAlarm(plan.alarms);
+        if (!firing.empty()) {
+          std::string why =
+              rollback("alarm " + firing[0].name + " went into ALARM at step " +
+                       std::to_string(i + 1) + " of " + std::to_string(plan.shares.size()) + " (" +
+                       std::to_string(static_cast<int>(plan.shares[i] * 100)) +
+                       "% of requests on the new fleet)");
+          char after[64];
+          std::snprintf(after, sizeof(after),
+                        "; every request was back on the old fleet %.3f s later",
+                        static_cast<double>(NowMs() - firing[0].state_updated_ms) / 1000.0);
+          return why + after + " (" + firing[0].state_reason + ")";
+        }
+      }
+      if (plan.max_ms > 0 && NowMs() - started > plan.max_ms)
+        return rollback("the deployment took longer than MaximumExecutionTimeoutInSeconds (" +
+                        std::to_string(plan.max_ms / 1000) + " s)");
+      if (NowMs() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  return "";
 }
 
 Status EndpointHosts::StartDeploy(const std::string& endpoint, const std::string& config,
@@ -81,12 +150,14 @@ Result<std::vector<VariantSpec>> EndpointHosts::Specs(const std::string& config,
 void EndpointHosts::Deploy(const std::string& endpoint, const std::string& config, bool update,
                            int64_t generation) {
   Result<std::shared_ptr<const Fleet>> fleet = Status::Internal("not started");
+  Json deployment;  // UpdateEndpoint's DeploymentConfig
   try {
     Result<std::vector<VariantSpec>> specs = Status::Internal("no record");
     {
       std::lock_guard<std::mutex> records_lock(records_mu_);
       auto record = records().Get(endpoint);
       specs = record.ok() ? Specs(config, *record) : record.status();
+      if (record.ok()) deployment = record->deployment;
     }
     if (specs.ok()) {
       // The instances of the fleet serving the same configuration are kept (a capacity change).
@@ -102,7 +173,19 @@ void EndpointHosts::Deploy(const std::string& endpoint, const std::string& confi
   } catch (const std::exception& e) {  // std::filesystem and the like
     fleet = Status::Internal(std::string("deploying ") + config + ": " + e.what());
   }
-  // The server is stopping: the record keeps its state, so a restart deploys it again.
+  // A new configuration takes traffic by the deployment's plan (a capacity change at once).
+  std::string rolled_back;
+  if (fleet.ok() && update && Live(endpoint) && Live(endpoint)->config != config) {
+    int instances = 0;
+    for (const auto& v : (*fleet)->variants) instances += static_cast<int>(v->instances.size());
+    auto plan = PlanDeployment(deployment, instances);
+    if (plan.ok()) {
+      rolled_back = ShiftTraffic(endpoint, *fleet, *plan);
+    } else {
+      fleet = plan.status();
+    }
+  }
+  // The server is stopping: the record keeps its state, so a restart rolls the update back.
   if (deploys_.closed()) return;
   std::shared_ptr<const Fleet> old;  // retired last, outside the locks
   std::lock_guard<std::mutex> records_lock(records_mu_);
@@ -115,16 +198,24 @@ void EndpointHosts::Deploy(const std::string& endpoint, const std::string& confi
   }
   record->modified_ms = NowMs();
   record->pending_config.clear();
-  if (fleet.ok()) {
+  if (fleet.ok() && !rolled_back.empty()) {
+    old = *fleet;  // the new fleet goes; the old one serves as before
+    record->status = EndpointStatus::kInService;
+    record->failure = "Rolled back to " + record->config + ": " + rolled_back;
+    std::fprintf(stderr, "cairn server: endpoint %s: %s\n", endpoint.c_str(),
+                 record->failure.c_str());
+  } else if (fleet.ok()) {
     {
+      auto routing = std::make_shared<Routing>();
+      routing->blue = *fleet;
       std::lock_guard<std::mutex> lock(mu_);
-      old = live_[endpoint];
-      live_[endpoint] = *fleet;
+      if (auto it = live_.find(endpoint); it != live_.end()) old = it->second->blue;
+      live_[endpoint] = std::move(routing);
     }
     record->status = EndpointStatus::kInService;
     if (record->config != config) record->desired = Json::object();
     record->config = config;
-    record->failure.clear();
+    if (update) record->failure.clear();  // a restore keeps why it rolled back
   } else {
     // A failed update leaves the old configuration serving.
     record->status = update ? EndpointStatus::kInService : EndpointStatus::kFailed;
@@ -142,12 +233,19 @@ Status EndpointHosts::Create(const EndpointRecord& record) {
   return StartDeploy(record.name, record.config, false, record.created_ms);
 }
 
-Status EndpointHosts::Update(const std::string& endpoint, const std::string& config) {
+Status EndpointHosts::Update(const std::string& endpoint, const std::string& config,
+                             const Json& deployment_config) {
   std::lock_guard<std::mutex> records_lock(records_mu_);
   CAIRN_ASSIGN_OR_RETURN(EndpointRecord record, records().Get(endpoint));
   if (record.status != EndpointStatus::kInService)
     return Status::InvalidArgument("Cannot update in-progress endpoint \"" +
                                    c_.Arn("endpoint", endpoint) + "\".");
+  // The plan is checked now, so a bad one is refused here rather than found later.
+  CAIRN_ASSIGN_OR_RETURN(auto specs, Specs(config, EndpointRecord{}));
+  int instances = 0;
+  for (const auto& s : specs) instances += s.count;
+  CAIRN_RETURN_IF_ERROR(PlanDeployment(deployment_config, instances).status());
+  record.deployment = deployment_config;
   record.status = EndpointStatus::kUpdating;
   record.pending_config = config;
   record.modified_ms = NowMs();
@@ -193,15 +291,17 @@ Status EndpointHosts::UpdateWeights(const std::string& endpoint, const Json& des
   if (capacity) record.status = EndpointStatus::kUpdating;
   CAIRN_RETURN_IF_ERROR(records().Put(record));
   {
+    auto routing = std::make_shared<Routing>();
+    routing->blue = next;
     std::lock_guard<std::mutex> lock(mu_);
-    live_[endpoint] = next;  // the new weights take the next request
+    live_[endpoint] = std::move(routing);  // the new weights take the next request
   }
   if (capacity) return StartDeploy(endpoint, record.config, true, record.created_ms);
   return Status::OK();
 }
 
 Status EndpointHosts::Remove(const std::string& endpoint) {
-  std::shared_ptr<const Fleet> old;
+  std::shared_ptr<const Routing> old;
   {
     std::lock_guard<std::mutex> records_lock(records_mu_);
     CAIRN_RETURN_IF_ERROR(records().Get(endpoint).status());
@@ -212,7 +312,10 @@ Status EndpointHosts::Remove(const std::string& endpoint) {
       live_.erase(it);
     }
   }
-  Retire(std::move(old));  // DeleteEndpoint answers now; the instances drain in the background
+  if (old) {  // a deployment in flight notices the endpoint is gone and drops its fleet
+    Retire(old->blue);
+    Retire(old->green);
+  }  // DeleteEndpoint answers now; the instances drain in the background
   return Status::OK();
 }
 
@@ -227,6 +330,11 @@ Status EndpointHosts::Restore() {
       continue;
     }
     if (r->status == EndpointStatus::kFailed) continue;
+    // An update the previous process did not finish is rolled back: the configuration it
+    // served before the update is what the record names.
+    if (!r->pending_config.empty())
+      r->failure = "Rolled back to " + r->config + ": cairn server restarted while updating to " +
+                   r->pending_config;
     r->status = EndpointStatus::kCreating;
     r->pending_config.clear();
     CAIRN_RETURN_IF_ERROR(records().Put(*r));
@@ -235,26 +343,59 @@ Status EndpointHosts::Restore() {
   return Status::OK();
 }
 
-Json EndpointHosts::DescribeVariants(const std::string& endpoint) {
+namespace {
+
+// DescribeEndpoint's ProductionVariants for a fleet taking `share` of the requests.
+Json VariantsJson(const Fleet& fleet, double share, const Json& desired, const char* status) {
   Json out = Json::array();
-  std::shared_ptr<const Fleet> fleet = Live(endpoint);
-  if (!fleet) return out;
-  auto record = records().Get(endpoint);
-  for (size_t i = 0; i < fleet->variants.size(); ++i) {
-    const Variant& v = *fleet->variants[i];
-    Json desired = record.ok() && record->desired.contains(v.spec.name)
-                       ? record->desired[v.spec.name]
-                       : Json::object();
+  for (size_t i = 0; i < fleet.variants.size(); ++i) {
+    const Variant& v = *fleet.variants[i];
+    const Json d = desired.contains(v.spec.name) ? desired[v.spec.name] : Json::object();
     const int current = static_cast<int>(v.instances.size());
-    out.push_back({{"VariantName", v.spec.name},
-                   {"CurrentWeight", fleet->weights[i]},
-                   {"DesiredWeight", desired.value("weight", fleet->weights[i])},
-                   {"CurrentInstanceCount", current},
-                   {"DesiredInstanceCount", desired.value("count", current)},
-                   {"DeployedImages", Json::array({{{"SpecifiedImage", "cairn-serve"},
-                                                    {"ResolvedImage", v.instances[0]->ref}}})}});
+    Json j = {{"VariantName", v.spec.name},
+              {"CurrentWeight", fleet.weights[i] * share},
+              {"DesiredWeight", d.value("weight", fleet.weights[i])},
+              {"CurrentInstanceCount", current},
+              {"DesiredInstanceCount", d.value("count", current)},
+              {"DeployedImages", Json::array({{{"SpecifiedImage", "cairn-serve"},
+                                               {"ResolvedImage", v.instances[0]->ref}}})}};
+    if (status) j["VariantStatus"] = Json::array({{{"Status", status}}});
+    out.push_back(std::move(j));
   }
   return out;
+}
+
+}  // namespace
+
+void EndpointHosts::Describe(const std::string& endpoint, Json& out) {
+  std::shared_ptr<const Routing> routing;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = live_.find(endpoint); it != live_.end()) routing = it->second;
+  }
+  if (!routing) return;
+  auto record = records().Get(endpoint);
+  const Json desired = record.ok() ? record->desired : Json::object();
+  if (record.ok() && !record->deployment.is_null())
+    out["LastDeploymentConfig"] = record->deployment;
+  if (!routing->green) {
+    out["ProductionVariants"] = VariantsJson(*routing->blue, 1.0, desired, nullptr);
+    return;
+  }
+  const double share = routing->green_share;
+  out["ProductionVariants"] = VariantsJson(*routing->blue, 1.0 - share, desired, nullptr);
+  const Json& p = routing->progress;
+  const bool baking = share > 0;
+  Json green =
+      VariantsJson(*routing->green, share, Json::object(), baking ? "Baking" : "ActivatingTraffic");
+  for (auto& v : green)
+    v["VariantStatus"][0]["StatusMessage"] =
+        "step " + std::to_string(p.value("Step", 0)) + " of " +
+        std::to_string(p.value("Steps", 0)) + " (" + p.value("Type", std::string()) +
+        "): " + std::to_string(static_cast<int>(share * 100 + 0.5)) + "% of requests";
+  out["PendingDeploymentSummary"] = {{"EndpointConfigName", routing->green->config},
+                                     {"ProductionVariants", std::move(green)},
+                                     {"StartTime", p.value("StartTime", 0.0)}};
 }
 
 net::HttpResponse EndpointHosts::Invoke(const std::string& name, const net::HttpRequest& req) {
@@ -268,12 +409,19 @@ net::HttpResponse EndpointHosts::Invoke(const std::string& name, const net::Http
     r.body = extra.dump(-1, ' ', false, Json::error_handler_t::replace);
     return r;
   };
-  std::shared_ptr<const Fleet> fleet = Live(name);  // held until the answer is back
-  if (!fleet)
+  std::shared_ptr<const Routing> routing;  // held until the answer is back
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = live_.find(name); it != live_.end()) routing = it->second;
+  }
+  if (!routing)
     return error(400, "ValidationError",
                  "Endpoint " + name + " of account " + c_.options.account + " not found.");
   const std::string target = req.Header("x-amzn-sagemaker-target-variant");
-  const Variant* variant = fleet->Pick(target, Uniform());
+  // During a deployment the new fleet takes its share of requests.
+  const Fleet& fleet =
+      routing->green && Uniform() < routing->green_share ? *routing->green : *routing->blue;
+  const Variant* variant = fleet.Pick(target, Uniform());
   if (!variant)
     return error(400, "ValidationError",
                  target.empty() ? "Endpoint " + name + " has no variant with a weight above 0."

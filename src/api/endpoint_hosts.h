@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "cairn/core/thread_pool.h"
+#include "deployment.h"
 #include "endpoint_fleet.h"
 #include "records.h"
 
@@ -30,9 +31,11 @@ class EndpointHosts {
   // Writes the new record (create-if-absent: kAlreadyExists when the name is taken) and deploys
   // its configuration in the background.
   Status Create(const EndpointRecord& record);
-  // Moves an InService endpoint to `config` in the background. kInvalidArgument unless it is
-  // InService; kNotFound without a record.
-  Status Update(const std::string& endpoint, const std::string& config);
+  // Moves an InService endpoint to `config` in the background, shifting traffic as
+  // `deployment_config` (UpdateEndpoint's DeploymentConfig, deployment.h) says. kInvalidArgument
+  // unless it is InService, or for a bad DeploymentConfig; kNotFound without a record.
+  Status Update(const std::string& endpoint, const std::string& config,
+                const Json& deployment_config);
   // UpdateEndpointWeightsAndCapacities: `desired` is its DesiredWeightsAndCapacities
   // ([{VariantName, DesiredWeight?, DesiredInstanceCount?}]). Weights change at once; instances
   // are added or retired in the background. kInvalidArgument for an endpoint not InService, an
@@ -42,9 +45,11 @@ class EndpointHosts {
   Status Remove(const std::string& endpoint);
   // Deploys every endpoint recorded as not Failed (after a restart).
   Status Restore();
-  // DescribeEndpoint's ProductionVariants (VariantName, CurrentWeight, DesiredWeight,
-  // CurrentInstanceCount, DesiredInstanceCount, DeployedImages); empty while nothing serves.
-  Json DescribeVariants(const std::string& endpoint);
+  // Adds to a DescribeEndpoint answer: ProductionVariants (VariantName, CurrentWeight,
+  // DesiredWeight, CurrentInstanceCount, DesiredInstanceCount, DeployedImages; weights scaled by
+  // the old fleet's share while a deployment runs) and, during a deployment,
+  // PendingDeploymentSummary (the new fleet's variants, their share and VariantStatus).
+  void Describe(const std::string& endpoint, Json& out);
 
   // POST /endpoints/<name>/invocations (the runtime API), answered as SageMaker's runtime does.
   net::HttpResponse Invoke(const std::string& name, const net::HttpRequest& req);
@@ -58,17 +63,33 @@ class EndpointHosts {
               int64_t generation);
   // The variants of `config` with the record's desired weights and counts over them.
   Result<std::vector<VariantSpec>> Specs(const std::string& config, const EndpointRecord& record);
+  // Shifts traffic from the fleet serving to `green` by `plan`'s steps, baking each and watching
+  // its alarms. "" once green has every request; else why it rolled back (every request back on
+  // the old fleet by then).
+  std::string ShiftTraffic(const std::string& endpoint, const std::shared_ptr<const Fleet>& green,
+                           const DeploymentPlan& plan);
+  // Sets the endpoint's routing if `blue` still serves it; false if not (deleted meanwhile).
+  bool Route(const std::string& endpoint, const std::shared_ptr<const Fleet>& blue,
+             const std::shared_ptr<const Fleet>& green, double green_share, Json progress);
   // Stops a fleet's instances that no live fleet shares, off the caller's thread.
   void Retire(std::shared_ptr<const Fleet> fleet);
+  // The fleet serving the endpoint (the old one while a deployment runs), or null.
   std::shared_ptr<const Fleet> Live(const std::string& endpoint);
+
+  // What serves an endpoint: one fleet, or during a deployment the old (blue) and the new
+  // (green) with the share of requests green takes.
+  struct Routing {
+    std::shared_ptr<const Fleet> blue, green;
+    double green_share = 0;
+    Json progress;  // the deployment's step, for DescribeEndpoint
+  };
   RecordStore<EndpointRecord> records() { return RecordStore<EndpointRecord>(c_.registry.store()); }
 
   Context& c_;
   Gate deploys_;           // deploy threads in flight
   std::mutex records_mu_;  // held while an endpoint record is read, changed and written
-  std::mutex mu_;          // guards live_ and rng_
-  std::map<std::string, std::shared_ptr<const Fleet>> live_;  // endpoint -> what serves it
-  std::mt19937_64 rng_{std::random_device{}()};
+  std::mutex mu_;          // guards live_
+  std::map<std::string, std::shared_ptr<const Routing>> live_;  // endpoint -> what serves it
 };
 
 }  // namespace cairn::api

@@ -157,7 +157,7 @@ Result<Json> UpdateEndpoint(Context& c, const Json& in) {
   CAIRN_ASSIGN_OR_RETURN(const std::string config, RequiredString(in, "EndpointConfigName"));
   CAIRN_RETURN_IF_ERROR(Find<EndpointRecord>(c, name).status());
   CAIRN_RETURN_IF_ERROR(Find<EndpointConfigRecord>(c, config).status());
-  CAIRN_RETURN_IF_ERROR(c.endpoints->Update(name, config));
+  CAIRN_RETURN_IF_ERROR(c.endpoints->Update(name, config, in.value("DeploymentConfig", Json())));
   return Json{{"EndpointArn", c.Arn("endpoint", name)}};
 }
 
@@ -179,8 +179,7 @@ Result<Json> DescribeEndpoint(Context& c, const Json& in) {
               {"CreationTime", Seconds(r.created_ms)},
               {"LastModifiedTime", Seconds(r.modified_ms)}};
   if (!r.failure.empty()) out["FailureReason"] = r.failure;
-  if (Json variants = c.endpoints->DescribeVariants(name); !variants.empty())
-    out["ProductionVariants"] = std::move(variants);
+  c.endpoints->Describe(name, out);
   return out;
 }
 

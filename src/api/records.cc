@@ -71,6 +71,7 @@ Json EndpointRecord::ToJson() const {
       {"failure", failure}, {"created_ms", created_ms}, {"modified_ms", modified_ms}};
   if (!pending_config.empty()) j["pending_config"] = pending_config;
   if (!desired.empty()) j["desired"] = desired;
+  if (!deployment.is_null()) j["deployment"] = deployment;
   return j;
 }
 
@@ -88,6 +89,7 @@ Result<EndpointRecord> EndpointRecord::FromJson(const Json& j) {
     r.pending_config = j.value("pending_config", "");
     r.failure = j.value("failure", "");
     r.desired = j.value("desired", Json::object());
+    r.deployment = j.value("deployment", Json());
     r.created_ms = j.value("created_ms", int64_t{0});
     r.modified_ms = j.value("modified_ms", int64_t{0});
   });

@@ -57,6 +57,9 @@ struct EndpointRecord {
   // UpdateEndpointWeightsAndCapacities' desired values over the configuration's, by VariantName
   // ({"weight": w, "count": n}); cleared when another configuration is deployed.
   Json desired = Json::object();
+  // UpdateEndpoint's DeploymentConfig: of the update in flight, then of the last one
+  // (DescribeEndpoint's LastDeploymentConfig); null if none was given.
+  Json deployment;
   int64_t created_ms = 0, modified_ms = 0;
   Json ToJson() const;
   static Result<EndpointRecord> FromJson(const Json& j);

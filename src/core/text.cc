@@ -1,5 +1,6 @@
 #include "cairn/core/text.h"
 
+#include <cstdio>
 #include <ctime>
 
 namespace cairn {
@@ -35,6 +36,13 @@ std::string Iso8601(int64_t ms) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string Iso8601Ms(int64_t ms) {
+  std::string s = Iso8601(ms);
+  char frac[8];
+  std::snprintf(frac, sizeof(frac), ".%03d", static_cast<int>(((ms % 1000) + 1000) % 1000));
+  return s.insert(s.size() - 1, frac);
 }
 
 }  // namespace cairn

@@ -12,5 +12,7 @@ std::string XmlEscape(const std::string& s);
 
 // Milliseconds since the Unix epoch as "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds).
 std::string Iso8601(int64_t ms);
+// The same with milliseconds: "YYYY-MM-DDTHH:MM:SS.mmmZ" (as CloudWatch writes alarm times).
+std::string Iso8601Ms(int64_t ms);
 
 }  // namespace cairn
