@@ -37,14 +37,16 @@ ApiError ErrorFor(const Status& st, std::string_view service = "sagemaker");
 class EndpointHosts;
 class EndpointMetrics;
 class Alarms;
+class TransformJobs;
 
 struct Context {
   const ApiServerOptions& options;
   Registry& registry;
   net::Client& http;  // to the endpoints' cairn-serve instances
   EndpointHosts* endpoints = nullptr;
-  EndpointMetrics* metrics = nullptr;  // SageMaker's endpoint metrics (metrics.h)
-  Alarms* alarms = nullptr;            // CloudWatch alarms over them (alarms.h)
+  EndpointMetrics* metrics = nullptr;   // SageMaker's endpoint metrics (metrics.h)
+  Alarms* alarms = nullptr;             // CloudWatch alarms over them (alarms.h)
+  TransformJobs* transforms = nullptr;  // batch transform jobs (transform_jobs.h)
   // Training jobs this server runs enter here; at shutdown `stop_jobs` is set (their scripts get
   // SIGTERM, as on StopTrainingJob) and the gate closed, which waits for them.
   Gate* training_jobs = nullptr;
@@ -100,6 +102,12 @@ Result<Json> DescribeEndpoint(Context& c, const Json& in);
 Result<Json> ListEndpoints(Context& c, const Json& in);
 Result<Json> DeleteEndpoint(Context& c, const Json& in);
 Result<Json> UpdateEndpointWeightsAndCapacities(Context& c, const Json& in);
+
+// Batch transform (transform_ops.cc).
+Result<Json> CreateTransformJob(Context& c, const Json& in);
+Result<Json> DescribeTransformJob(Context& c, const Json& in);
+Result<Json> ListTransformJobs(Context& c, const Json& in);
+Result<Json> StopTransformJob(Context& c, const Json& in);
 
 // Tags on any resource with an ARN (tags_ops.cc); SaveTags merges a Create*'s Tags in.
 Result<Json> AddTags(Context& c, const Json& in);

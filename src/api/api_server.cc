@@ -14,6 +14,7 @@
 #include "cairn/core/clock.h"
 #include "endpoint_hosts.h"
 #include "metrics.h"
+#include "transform_jobs.h"
 
 namespace cairn {
 
@@ -48,7 +49,10 @@ Status RunApiServer(const ApiServerOptions& options) {
   {
     api::EndpointHosts endpoints(context);
     context.endpoints = &endpoints;
+    api::TransformJobs transforms(context);
+    context.transforms = &transforms;
     CAIRN_RETURN_IF_ERROR(api::FailOrphanedTrainingJobs(context));
+    CAIRN_RETURN_IF_ERROR(transforms.FailOrphans());
     // Operations touch the store (and may publish): they run on a pool, off the event loops.
     ThreadPool pool(8);
     net::HttpServer::Options ho;

@@ -18,9 +18,12 @@ namespace {
 
 constexpr double kDrainSeconds = 90;      // an old instance's requests in flight (60 s each)
 constexpr int kLoadTimeoutSeconds = 600;  // SageMaker's container start-up health check
-constexpr char kLogGroupPrefix[] = "/aws/sagemaker/Endpoints/";
-
 }  // namespace
+
+InstanceLogs InstanceLogs::ForEndpoint(const std::string& endpoint, const std::string& variant) {
+  return {layout::EndpointLogsPrefix(endpoint), variant + "/",
+          "/aws/sagemaker/Endpoints/" + endpoint};
+}
 
 Result<std::vector<VariantSpec>> ParseVariants(const Json& variants) {
   if (!variants.is_array() || variants.empty() || variants.size() > 10)
@@ -85,8 +88,8 @@ const Variant* Fleet::Pick(const std::string& target, double u) const {
   return nullptr;
 }
 
-Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const std::string& endpoint,
-                                                 const VariantSpec& spec,
+Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& spec,
+                                                 const InstanceLogs& logs, const Json& environment,
                                                  const std::function<bool()>& cancelled) {
   auto model = RecordStore<ModelRecord>(c.registry.store()).Get(spec.model);
   if (model.status().code() == Status::Code::kNotFound)
@@ -102,13 +105,14 @@ Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const std::string& 
   SubprocessOptions o;
   o.argv = {c.options.serve_program,    model->ref, "--store", c.options.store, "--port",
             std::to_string(inst->port), "--poll",   "3600"};
-  const Json& env = model->environment;
+  Json env = model->environment;
+  if (environment.is_object()) env.update(environment);
   if (env.contains("SAGEMAKER_PROGRAM")) {
     o.argv.push_back("--entry-point");
     o.argv.push_back(env["SAGEMAKER_PROGRAM"].get<std::string>());
     const std::string submit = env.value("SAGEMAKER_SUBMIT_DIRECTORY", "");
     if (!submit.empty() && submit.rfind("/opt/ml/model", 0) != 0) {
-      const std::string dir = c.options.work_root + "/endpoint-code/" + endpoint + "-" + inst->id;
+      const std::string dir = c.options.work_root + "/serving-code/" + inst->id;
       if (Status st = FetchSource(submit, dir); !st.ok())
         return Status::InvalidArgument("SAGEMAKER_SUBMIT_DIRECTORY: " + st.message());
       o.argv.push_back("--source-dir");
@@ -125,10 +129,10 @@ Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const std::string& 
   o.stdout_mode = SubprocessOptions::Stdio::kPipe;
   o.stderr_to_stdout = true;
   CAIRN_ASSIGN_OR_RETURN(inst->process, Subprocess::Start(o));
-  inst->log = std::make_unique<LogPump>(c.registry.store(), layout::EndpointLogsPrefix(endpoint),
-                                        spec.name + "/" + inst->id, *inst->process);
+  inst->log = std::make_unique<LogPump>(c.registry.store(), logs.prefix,
+                                        logs.stream_prefix + inst->id, *inst->process);
   const std::string ping = "http://127.0.0.1:" + std::to_string(inst->port) + "/ping";
-  const std::string see = "; its output is in log group " + std::string(kLogGroupPrefix) + endpoint;
+  const std::string see = "; its output is in log group " + logs.group;
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(kLoadTimeoutSeconds);
   for (;;) {
@@ -180,7 +184,9 @@ Result<std::shared_ptr<const Fleet>> BuildFleet(Context& c, const std::string& e
     std::vector<std::thread> threads;
     for (Slot& slot : to_launch)
       threads.emplace_back([&c, &endpoint, &cancelled, &slot] {
-        slot.launched = LaunchInstance(c, endpoint, slot.variant->spec, cancelled);
+        slot.launched = LaunchInstance(c, slot.variant->spec,
+                                       InstanceLogs::ForEndpoint(endpoint, slot.variant->spec.name),
+                                       Json::object(), cancelled);
       });
     for (auto& t : threads) t.join();
   }

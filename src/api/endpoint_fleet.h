@@ -59,12 +59,20 @@ struct Fleet {
   double TotalWeight() const;
 };
 
-// Starts cairn-serve for `spec`'s model and waits until it answers /ping (at most 600 s, as
-// SageMaker's start-up health check, or until `cancelled()` says the server is stopping).
-// kInvalidArgument for a model that does not exist or whose code cannot be fetched; kInternal
-// when the server exits or does not load in time (naming the log group that holds its output).
-Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const std::string& endpoint,
-                                                 const VariantSpec& spec,
+// Where an instance's output goes: log pieces under `prefix` (layout.h), stream
+// "<stream_prefix><instance id>", shown by CloudWatch Logs as group `group`.
+struct InstanceLogs {
+  std::string prefix, stream_prefix, group;
+  static InstanceLogs ForEndpoint(const std::string& endpoint, const std::string& variant);
+};
+
+// Starts cairn-serve for `spec`'s model, with `environment` over the model's (a transform job's
+// Environment), and waits until it answers /ping (at most 600 s, as SageMaker's start-up health
+// check, or until `cancelled()` says the server is stopping). kInvalidArgument for a model that
+// does not exist or whose code cannot be fetched; kInternal when the server exits or does not
+// load in time (naming the log group that holds its output).
+Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& spec,
+                                                 const InstanceLogs& logs, const Json& environment,
                                                  const std::function<bool()>& cancelled);
 
 // The fleet for `config` with `spec`'s variants: instances of `reuse` whose variant keeps its

@@ -15,6 +15,7 @@
 #include "cairn/registry/log_pieces.h"
 #include "cairn/training/job.h"
 #include "records.h"
+#include "transform_jobs.h"
 
 namespace cairn::api {
 
@@ -22,6 +23,7 @@ namespace {
 
 constexpr char kTrainingGroup[] = "/aws/sagemaker/TrainingJobs";
 constexpr char kEndpointGroupPrefix[] = "/aws/sagemaker/Endpoints/";
+constexpr char kTransformGroup[] = "/aws/sagemaker/TransformJobs";
 
 struct Event {
   int64_t timestamp = 0;
@@ -36,11 +38,13 @@ struct Stream {
 // A group cairn has: the training jobs', or an endpoint's.
 struct Group {
   std::string name;
-  std::string endpoint;  // "" for the training jobs' group
+  std::string endpoint;    // the endpoint's group; "" for a jobs' group
+  bool transform = false;  // the transform jobs' group
 };
 
 Result<Group> ParseGroup(Context& c, const std::string& name) {
   if (name == kTrainingGroup) return Group{name, ""};
+  if (name == kTransformGroup) return Group{name, "", true};
   if (name.rfind(kEndpointGroupPrefix, 0) == 0 && name.size() > sizeof(kEndpointGroupPrefix) - 1) {
     Group g{name, name.substr(sizeof(kEndpointGroupPrefix) - 1)};
     // A group exists while its endpoint does, or while it holds logs (as CloudWatch keeps them).
@@ -106,7 +110,24 @@ Result<std::vector<Stream>> GroupStreams(Context& c, const Group& g, const std::
     for (auto& s : streams)
       if (s.name.compare(0, prefix.size(), prefix) == 0) out.push_back(std::move(s));
   };
-  if (g.endpoint.empty()) {
+  if (g.transform) {
+    // Streams "<job>/<instance>": the job from the prefix, else every transform job's.
+    std::vector<std::string> jobs;
+    if (const size_t slash = prefix.find('/'); slash != std::string::npos) {
+      jobs.push_back(prefix.substr(0, slash));
+    } else {
+      CAIRN_ASSIGN_OR_RETURN(jobs, RecordStore<TransformJobRecord>(c.registry.store()).ListNames());
+    }
+    for (const auto& j : jobs) {
+      if (j.compare(0, std::min(prefix.size(), j.size()), prefix, 0,
+                    std::min(prefix.size(), j.size())) != 0)
+        continue;
+      CAIRN_ASSIGN_OR_RETURN(auto pieces,
+                             ReadLogPieces(c.registry.store(), layout::TransformLogsPrefix(j), {}));
+      auto streams = ToStreams(pieces, [&](const std::string& s) { return j + "/" + s; });
+      keep(streams);
+    }
+  } else if (g.endpoint.empty()) {
     CAIRN_ASSIGN_OR_RETURN(auto jobs, JobsFor(c, prefix));
     for (const auto& j : jobs) {
       CAIRN_ASSIGN_OR_RETURN(auto streams, JobStreams(c, j));

@@ -89,6 +89,11 @@ inline std::string ResourceKey(const std::string& kind, const std::string& name)
   return ResourcesPrefix(kind) + name + ".json";
 }
 
+// Transform jobs (cairn server): their logs, as log pieces of each instance.
+inline std::string TransformLogsPrefix(const std::string& job) {
+  return "transform/logs/" + job + "/";
+}
+
 // Endpoint metrics (namespace AWS/SageMaker), one object per variant, minute and server:
 // <prefix><variant>/<minute ms>-<server>.json.
 inline std::string EndpointMetricsPrefix(const std::string& endpoint) {
