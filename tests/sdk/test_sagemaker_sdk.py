@@ -214,3 +214,47 @@ def test_register_approve_and_deploy_a_model_package(server, tmp_path):
     finally:
         for e in session.sagemaker_client.list_endpoints()["Endpoints"]:
             session.sagemaker_client.delete_endpoint(EndpointName=e["EndpointName"])
+
+
+def test_batch_transform_from_the_estimator_and_a_transformer(server, tmp_path):
+    """estimator.transformer(...).transform(...) (wait and logs: the SDK follows the job in
+    CloudWatch Logs), then sagemaker.transformer.Transformer on the model it made; each output
+    line equals PyTorch's answer for its input line."""
+    import numpy as np
+    session, role, prefix, train, estimator = trained_estimator(server, tmp_path)
+    estimator.fit({"train": train}, logs=False)
+    x = np.random.default_rng(3).standard_normal((500, 10)).astype(np.float32)
+    np.savetxt(tmp_path / "features.csv", x, delimiter=",", fmt="%.6f")
+    x = np.loadtxt(tmp_path / "features.csv", delimiter=",", dtype=np.float32)
+    data = sagemaker.s3.S3Uploader.upload(str(tmp_path / "features.csv"), f"s3://{BUCKET}/{prefix}/batch-in",
+                                          sagemaker_session=session)
+    transformer = estimator.transformer(instance_count=1, instance_type="ml.m5.large", strategy="MultiRecord",
+                                        assemble_with="Line", accept="text/csv", max_payload=1,
+                                        output_path=f"s3://{BUCKET}/{prefix}/batch-out",
+                                        entry_point=os.path.join(EXAMPLE, "inference.py"))
+    transformer.transform(data, content_type="text/csv", split_type="Line")  # wait=True, logs=True
+    local = tmp_path / "artifact"
+    local.mkdir()
+    sagemaker.s3.S3Downloader.download(estimator.model_data, str(local), sagemaker_session=session)
+    subprocess.run(["tar", "xzf", local / "model.tar.gz", "-C", local], check=True)
+    m = SimpleModel()
+    m.load_state_dict(torch.load(local / "model.pth"))
+    with torch.no_grad():
+        want = m(torch.from_numpy(x))[:, 0]
+
+    def output_of(path):
+        text = sagemaker.s3.S3Downloader.read_file(f"{path}/features.csv.out", sagemaker_session=session)
+        return torch.tensor([float(v) for v in text.splitlines()])
+
+    got = output_of(transformer.output_path)
+    assert len(got) == 500 and torch.allclose(got, want, atol=1e-5)
+    # A Transformer for the model the first job made, SingleRecord this time.
+    again = sagemaker.transformer.Transformer(model_name=transformer.model_name, instance_count=1,
+                                              instance_type="ml.m5.large", strategy="SingleRecord",
+                                              assemble_with="Line", accept="text/csv",
+                                              output_path=f"s3://{BUCKET}/{prefix}/batch-out-2",
+                                              max_concurrent_transforms=4, sagemaker_session=session)
+    again.transform(data, content_type="text/csv", split_type="Line", logs=False)
+    assert torch.allclose(output_of(again.output_path), want, atol=1e-5)
+    job = session.sagemaker_client.describe_transform_job(TransformJobName=again.latest_transform_job.name)
+    assert job["TransformJobStatus"] == "Completed" and job["BatchStrategy"] == "SingleRecord"
