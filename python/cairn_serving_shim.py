@@ -62,7 +62,12 @@ def decode(data, content_type):
     if content_type == JSON:
         return np.array(json.loads(data))
     if content_type == CSV:
-        return np.genfromtxt(io.StringIO(data), delimiter=",", dtype=np.float32)
+        # The toolkit's genfromtxt, after numpy's C loadtxt (several times faster) has tried:
+        # the same array for well-formed rows; genfromtxt also takes missing values (nan).
+        try:
+            return np.loadtxt(io.StringIO(data), delimiter=",", dtype=np.float32)
+        except ValueError:
+            return np.genfromtxt(io.StringIO(data), delimiter=",", dtype=np.float32)
     if content_type == NPY:
         return np.load(io.BytesIO(data), allow_pickle=False)
     raise HandlerError(415, f"content type {content_type} is not supported "
@@ -86,7 +91,7 @@ def encode(array, accept):
         a = np.asarray(array)
         # One line per row, as the toolkit's numpy.savetxt: a 1-D answer is one value a line.
         rows = a.reshape(-1, 1) if a.ndim <= 1 else a.reshape(a.shape[0], -1)
-        return "\n".join(",".join(repr(float(v)) for v in r) for r in rows) + "\n"
+        return "\n".join(",".join(map(repr, r)) for r in rows.astype(np.float64).tolist()) + "\n"
     if accept == NPY:
         buf = io.BytesIO()
         np.save(buf, np.asarray(array), allow_pickle=False)

@@ -103,8 +103,16 @@ Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& 
                 static_cast<unsigned>(inst->port));
   inst->id = id;
   SubprocessOptions o;
-  o.argv = {c.options.serve_program,    model->ref, "--store", c.options.store, "--port",
-            std::to_string(inst->port), "--poll",   "3600"};
+  o.argv = {c.options.serve_program,
+            model->ref,
+            "--store",
+            c.options.store,
+            "--port",
+            std::to_string(inst->port),
+            "--poll",
+            "3600",
+            "--max-payload-mb",
+            std::to_string(spec.max_payload_mb)};
   Json env = model->environment;
   if (environment.is_object()) env.update(environment);
   if (env.contains("SAGEMAKER_PROGRAM")) {
@@ -145,7 +153,7 @@ Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& 
       return Status::Internal("the model did not load within " +
                               std::to_string(kLoadTimeoutSeconds) + " s" + see);
     if (cancelled()) return Status::Internal("the server is stopping");
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
 }
 

@@ -20,10 +20,11 @@ namespace cairn::api {
 
 // One ProductionVariant of an endpoint configuration (CreateEndpointConfig).
 struct VariantSpec {
-  std::string name;   // VariantName
-  std::string model;  // ModelName
-  int count = 1;      // InitialInstanceCount: cairn-serve processes
-  double weight = 1;  // InitialVariantWeight
+  std::string name;        // VariantName
+  std::string model;       // ModelName
+  int count = 1;           // InitialInstanceCount: cairn-serve processes
+  double weight = 1;       // InitialVariantWeight
+  int max_payload_mb = 6;  // the largest request body (a transform job's MaxPayloadInMB)
 };
 // The variants of a configuration's ProductionVariants, checked: 1..10 variants with distinct
 // names, each with a ModelName, 1..kMaxLocalInstances instances and a weight >= 0.

@@ -213,7 +213,10 @@ void EndpointHosts::Deploy(const std::string& endpoint, const std::string& confi
       live_[endpoint] = std::move(routing);
     }
     record->status = EndpointStatus::kInService;
-    if (record->config != config) record->desired = Json::object();
+    if (record->config != config) {
+      record->desired = Json::object();
+      record->previous_config = record->config;
+    }
     record->config = config;
     if (update) record->failure.clear();  // a restore keeps why it rolled back
   } else {

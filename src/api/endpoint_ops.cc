@@ -179,6 +179,8 @@ Result<Json> DescribeEndpoint(Context& c, const Json& in) {
               {"CreationTime", Seconds(r.created_ms)},
               {"LastModifiedTime", Seconds(r.modified_ms)}};
   if (!r.failure.empty()) out["FailureReason"] = r.failure;
+  // cairn's own (botocore drops it): what `cairn endpoints rollback` moves back to.
+  if (!r.previous_config.empty()) out["CairnPreviousEndpointConfigName"] = r.previous_config;
   c.endpoints->Describe(name, out);
   return out;
 }

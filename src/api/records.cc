@@ -70,6 +70,7 @@ Json EndpointRecord::ToJson() const {
       {"name", name},       {"config", config},         {"status", EndpointStatusName(status)},
       {"failure", failure}, {"created_ms", created_ms}, {"modified_ms", modified_ms}};
   if (!pending_config.empty()) j["pending_config"] = pending_config;
+  if (!previous_config.empty()) j["previous_config"] = previous_config;
   if (!desired.empty()) j["desired"] = desired;
   if (!deployment.is_null()) j["deployment"] = deployment;
   return j;
@@ -87,6 +88,7 @@ Result<EndpointRecord> EndpointRecord::FromJson(const Json& j) {
     r.name = j.value("name", "");
     r.config = j.value("config", "");
     r.pending_config = j.value("pending_config", "");
+    r.previous_config = j.value("previous_config", "");
     r.failure = j.value("failure", "");
     r.desired = j.value("desired", Json::object());
     r.deployment = j.value("deployment", Json());

@@ -50,8 +50,9 @@ struct EndpointConfigRecord {
 struct EndpointRecord {
   static constexpr const char* kKind = "endpoints";
   std::string name;
-  std::string config;          // the configuration in service (or being created)
-  std::string pending_config;  // UpdateEndpoint's target while Updating, else ""
+  std::string config;           // the configuration in service (or being created)
+  std::string pending_config;   // UpdateEndpoint's target while Updating, else ""
+  std::string previous_config;  // the configuration served before the last completed update
   EndpointStatus status = EndpointStatus::kCreating;
   std::string failure;  // FailureReason: why the last create or update failed
   // UpdateEndpointWeightsAndCapacities' desired values over the configuration's, by VariantName

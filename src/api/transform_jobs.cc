@@ -25,6 +25,7 @@ Json TransformJobRecord::ToJson() const {
           {"created_ms", created_ms},
           {"started_ms", started_ms},
           {"ended_ms", ended_ms},
+          {"ready_ms", ready_ms},
           {"objects_done", objects_done},
           {"records_done", records_done}};
 }
@@ -40,6 +41,7 @@ Result<TransformJobRecord> TransformJobRecord::FromJson(const Json& j) {
   r.created_ms = j.value("created_ms", int64_t{0});
   r.started_ms = j.value("started_ms", int64_t{0});
   r.ended_ms = j.value("ended_ms", int64_t{0});
+  r.ready_ms = j.value("ready_ms", int64_t{0});
   r.objects_done = j.value("objects_done", int64_t{0});
   r.records_done = j.value("records_done", int64_t{0});
   if (r.name.empty()) return Status::Corrupt("transform job record without a name");

@@ -31,6 +31,7 @@ struct TransformJobRecord {
   std::string failure;
   Json request = Json::object();  // CreateTransformJob's request, echoed by Describe
   int64_t created_ms = 0, started_ms = 0, ended_ms = 0;
+  int64_t ready_ms = 0;  // when every instance answered /ping (records flow from then on)
   int64_t objects_done = 0, records_done = 0;  // progress
   Json ToJson() const;
   static Result<TransformJobRecord> FromJson(const Json& j);

@@ -65,7 +65,9 @@ Result<Json> DescribeTransformJob(Context& c, const Json& in) {
   out.erase("TransformEndTime");
   if (r.started_ms) out["TransformStartTime"] = Seconds(r.started_ms);
   if (r.ended_ms) out["TransformEndTime"] = Seconds(r.ended_ms);
+  // cairn's own (botocore drops it; `cairn transform-jobs describe` and raw JSON show it).
   out["CairnProgress"] = {{"ObjectsDone", r.objects_done}, {"RecordsDone", r.records_done}};
+  if (r.ready_ms) out["CairnProgress"]["ModelServerReadyTime"] = Seconds(r.ready_ms);
   return out;
 }
 

@@ -121,6 +121,8 @@ Status Transform(Context& c, TransformJobRecord& r, const std::atomic<bool>& sto
   VariantSpec spec;
   spec.model = r.model;
   spec.count = in.value("TransformResources", Json::object()).value("InstanceCount", 1);
+  const int64_t mb = in.value("MaxPayloadInMB", int64_t{6});
+  spec.max_payload_mb = mb == 0 ? 100 : static_cast<int>(mb);
   const InstanceLogs logs{layout::TransformLogsPrefix(r.name), "", "/aws/sagemaker/TransformJobs"};
   std::vector<Result<std::shared_ptr<Instance>>> launched(static_cast<size_t>(spec.count),
                                                           Status::Internal("not launched"));
@@ -138,6 +140,8 @@ Status Transform(Context& c, TransformJobRecord& r, const std::atomic<bool>& sto
     if (!l.ok()) return l.status();
     instances.push_back(*l);
   }
+  r.ready_ms = NowMs();
+  save();
   CAIRN_ASSIGN_OR_RETURN(
       auto inputs,
       ListInputs(input.value("DataSource", Json::object()).value("S3DataSource", Json::object())));
@@ -150,8 +154,8 @@ Status Transform(Context& c, TransformJobRecord& r, const std::atomic<bool>& sto
     headers.emplace_back("Content-Type", t);
   if (const std::string a = output.value("Accept", ""); !a.empty())
     headers.emplace_back("Accept", a);
-  const int64_t mb = in.value("MaxPayloadInMB", int64_t{6});
-  const size_t max_payload = mb == 0 ? (size_t{1} << 30) : static_cast<size_t>(mb) << 20;
+  // MB as SageMaker counts them (10^6 bytes); 0: no limit of its own, the server's 100 MB.
+  const size_t max_payload = static_cast<size_t>(spec.max_payload_mb) * 1000 * 1000;
   const bool line = input.value("SplitType", "None") == "Line";
   const bool multi = in.value("BatchStrategy", "MultiRecord") == "MultiRecord";
   const bool assemble_line = output.value("AssembleWith", "None") == "Line";

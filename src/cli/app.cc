@@ -33,6 +33,7 @@ void AddAllCommands(CLI::App& app, Action* action, std::string* store) {
   AddJobsCommands(app, action);
   AddServeCommands(app, action);
   AddServerCommands(app, action);
+  AddEndpointsCommands(app, action);
   FallThrough(&app);
 }
 

@@ -29,8 +29,9 @@ void AddStoreCommands(CLI::App& app, Action* action);
 void AddModelsCommands(CLI::App& app, Action* action);
 void AddTrainCommands(CLI::App& app, Action* action);  // train, builtin
 void AddJobsCommands(CLI::App& app, Action* action);
-void AddServeCommands(CLI::App& app, Action* action);   // serve, predict
-void AddServerCommands(CLI::App& app, Action* action);  // server (SageMaker's API)
+void AddServeCommands(CLI::App& app, Action* action);      // serve, predict
+void AddServerCommands(CLI::App& app, Action* action);     // server (SageMaker's API)
+void AddEndpointsCommands(CLI::App& app, Action* action);  // endpoints (a server's)
 
 // Shared by the commands (common.cc).
 // The store URI: `flag` when given, else the root's `cairn --store`, else $CAIRN_STORE, else

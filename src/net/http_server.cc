@@ -111,7 +111,7 @@ ParseOutcome ParseHead(std::string_view in, size_t max_body, ParsedHead* out) {
   }
   if (out->body_size > max_body) {
     return error(413, "the request body is larger than " + std::to_string(max_body / 1000000) +
-                          " MB (SageMaker's limit)");
+                          " MB (the server's limit)");
   }
   out->head_size = end + 4;
   const std::string connection = Lower(req.Header("connection"));

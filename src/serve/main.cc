@@ -61,6 +61,10 @@ int main(int argc, char** argv) {
                  "seconds a Python handler may take per request (default 60; "
                  "$SAGEMAKER_MODEL_SERVER_TIMEOUT)");
   app.add_option("--threads", server.threads, "connections served at once (default 64)");
+  double max_payload_mb = 6;
+  app.add_option("--max-payload-mb", max_payload_mb,
+                 "largest request body, MB (default 6, SageMaker's; at most 100)")
+      ->check(CLI::Range(1.0, 100.0));
   app.add_option("--poll", server.poll_seconds,
                  "seconds between looks at the alias / latest (default 2)");
   app.add_option("--max-batch-size", options.max_batch_size,
@@ -73,6 +77,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   // CAIRN_PARSE_ONLY=1: check the command line and stop (tests/cli checks documented ones).
   if (const char* p = std::getenv("CAIRN_PARSE_ONLY"); p && std::string(p) == "1") return 0;
+  server.max_payload_bytes = static_cast<size_t>(max_payload_mb * 1000 * 1000);
 
   // SIGTERM / SIGINT are taken by one thread, which stops the server gracefully.
   sigset_t signals;

@@ -163,29 +163,37 @@ Result<Array> DecodeBody(const std::string& body, const std::string& content_typ
     return a;
   }
   if (ct == "text/csv") {
+    // std::from_chars over the body in place: no copies, no locale (strtof's cost).
     Array a;
     int64_t rows = 0, cols = -1;
-    std::stringstream in(body);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const char* p = body.data();
+    const char* const end = p + body.size();
+    while (p < end) {
+      const char* eol = static_cast<const char*>(std::memchr(p, '\n', end - p));
+      if (!eol) eol = end;
+      const char* line_end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
+      const char* q = p;
+      p = eol + 1;
+      while (q < line_end && (*q == ' ' || *q == '\t')) ++q;
+      if (q == line_end) continue;  // a blank line
       int64_t n = 0;
-      const char* p = line.c_str();
       for (;;) {
-        char* end = nullptr;
-        const float v = std::strtof(p, &end);
-        if (end == p)
+        while (q < line_end && *q == ' ') ++q;
+        if (q < line_end && *q == '+') ++q;
+        float v = 0;
+        const auto [next, ec] = std::from_chars(q, line_end, v);
+        if (ec != std::errc() || next == q)
           return Status::InvalidArgument("CSV row " + std::to_string(rows + 1) +
                                          " has a value that is not a number");
         a.values.push_back(v);
         ++n;
-        while (*end == ' ') ++end;
-        if (*end == '\0') break;
-        if (*end != ',')
+        q = next;
+        while (q < line_end && (*q == ' ' || *q == '\t')) ++q;
+        if (q == line_end) break;
+        if (*q != ',')
           return Status::InvalidArgument("CSV row " + std::to_string(rows + 1) +
                                          " is not comma-separated numbers");
-        p = end + 1;
+        ++q;
       }
       if (cols >= 0 && n != cols) return Status::InvalidArgument("CSV rows have different lengths");
       cols = n;
@@ -220,11 +228,13 @@ Result<std::string> EncodeBody(const Array& a, const std::string& accept,
       int64_t cols = 1;
       for (size_t d = 1; d < a.shape.size(); ++d) cols *= a.shape[d];
       if (cols <= 0) cols = 1;
+      // Each value as the shortest text that reads back as the same float (std::to_chars).
       std::string out;
+      out.reserve(a.values.size() * 12);
       char buf[32];
       for (size_t i = 0; i < a.values.size(); ++i) {
-        std::snprintf(buf, sizeof(buf), "%.9g", a.values[i]);
-        out += buf;
+        const auto [ptr, ec] = std::to_chars(buf, buf + sizeof(buf), a.values[i]);
+        out.append(buf, ec == std::errc() ? ptr : buf);
         out += (static_cast<int64_t>(i + 1) % cols == 0) ? '\n' : ',';
       }
       return out;

@@ -190,7 +190,7 @@ Status InferenceServer::Run() {
   net::HttpServer::Options ho;
   ho.host = s.options.host;
   ho.port = s.options.port;
-  ho.max_body = kMaxPayloadBytes;
+  ho.max_body = s.options.max_payload_bytes;
   auto http = net::HttpServer::Listen(
       ho, [&s](net::HttpRequest& req, net::Respond respond) { s.Handle(req, std::move(respond)); });
   if (!http.ok()) return http.status();

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from test_api import EXAMPLE, server  # noqa: F401  (the fixture)
+from test_api import CAIRN, EXAMPLE, KEY, SECRET, server  # noqa: F401  (the fixture)
 from test_api_endpoints import model_tgz
 
 FAILS_HALF = '''
@@ -180,4 +180,27 @@ def test_canary_linear_rollback_and_restart(server):  # noqa: F811
     r = client(service="sagemaker-runtime").invoke_endpoint(EndpointName="ep", ContentType="application/json",
                                                             Body=body)
     assert r["ResponseMetadata"]["HTTPHeaders"]["x-cairn-model-version"] == "good1:1"
+
+    # 5. The same from the command line, for users without boto3.
+    env = dict(os.environ, CAIRN_SERVER_URL=sm.meta.endpoint_url, AWS_ACCESS_KEY_ID=KEY,
+               AWS_SECRET_ACCESS_KEY=SECRET)
+
+    def cli(*args, ok=True):
+        p = subprocess.run([CAIRN, "endpoints", *args], capture_output=True, text=True, env=env, timeout=300)
+        assert (p.returncode == 0) == ok, (args, p.stdout, p.stderr)
+        return p
+    assert "good1-config" in cli("describe", "ep").stdout
+    listed = json.loads(cli("list", "--json").stdout)
+    assert [(e["EndpointName"], e["EndpointStatus"]) for e in listed] == [("ep", "InService")]
+    p = cli("update", "ep", "--config", "good2-config", "--canary", "25", "--wait-interval", "1", "--wait")
+    assert "step 1 of 2 (CANARY): 25% of requests" in p.stderr, p.stderr
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointConfigName"] == "good2-config"
+    p = cli("rollback", "ep", "--wait")
+    assert "rolling ep back from good2-config to good1-config" in p.stderr
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointConfigName"] == "good1-config"
+    cli("weights", "ep", "AllTraffic=2", "--instances", "AllTraffic=2", "--wait")
+    v = sm.describe_endpoint(EndpointName="ep")["ProductionVariants"][0]
+    assert v["CurrentWeight"] == 2.0 and v["CurrentInstanceCount"] == 2, v
+    p = cli("update", "ep", "--config", "no-such-config", ok=False)
+    assert "Could not find endpoint configuration" in p.stderr, p.stderr
     sm.delete_endpoint(EndpointName="ep")

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cairn/serving/endpoint.h"
+#include "cairn/serving/model.h"
 
 namespace cairn {
 
@@ -16,6 +17,9 @@ struct ServerOptions {
   int port = 8080;
   int threads = 64;           // connections served at once (keep-alive connections hold one)
   double poll_seconds = 2.0;  // how often the endpoint looks for a moved alias / latest
+  // The largest /invocations body, bytes: SageMaker's 6 MB for endpoints; a transform job's
+  // MaxPayloadInMB (up to 100 MB) for its instances.
+  size_t max_payload_bytes = kMaxPayloadBytes;
 };
 
 class InferenceServer {
