@@ -104,6 +104,12 @@ Status ValidateTransformRequest(const Json& in) {
   const std::string assemble = output.value("AssembleWith", "None");
   if (assemble != "None" && assemble != "Line")
     return Status::InvalidArgument("AssembleWith must be None or Line");
+  // DataProcessing's JSONPath filters and join change the output: refused rather than ignored.
+  const Json dp = in.value("DataProcessing", Json::object());
+  if (dp.value("InputFilter", "$") != "$" || dp.value("OutputFilter", "$") != "$" ||
+      dp.value("JoinSource", "None") != "None")
+    return Status::InvalidArgument(
+        "DataProcessing (InputFilter, OutputFilter, JoinSource) is not supported");
   const int64_t payload = in.value("MaxPayloadInMB", int64_t{6});
   const int64_t concurrent = in.value("MaxConcurrentTransforms", int64_t{1});
   const int64_t count =
