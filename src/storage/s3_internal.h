@@ -48,6 +48,7 @@ class Connection {
   Result<net::Response> Send(const Call& call);
 
   const std::string& bucket() const { return bucket_; }
+  const std::string& endpoint() const { return scheme_host_; }
   const S3Options& options() const { return options_; }
 
  private:
@@ -57,6 +58,12 @@ class Connection {
   std::string host_;         // "127.0.0.1:7480"
   net::Client client_;
 };
+
+// OK if the bucket honours If-None-Match: * and If-Match on PUT (probed once per bucket and
+// process with a throwaway key under `prefix`, removed afterwards, versions included);
+// kUnsupported, saying why and what to do, if it does not (Ceph RGW with versioning enabled);
+// the store's error if it could not be asked (asked again next time). s3_conditional.cc.
+Status CheckConditionalWrites(Connection& conn, const std::string& prefix);
 
 // Uploads one object as a multipart upload: `first` holds the first part, the rest is read from
 // `source` part by part; parts go up on options().concurrency threads, with at most that many

@@ -103,6 +103,8 @@ Status S3Store::Get(const std::string& key, const ByteSink& sink, ByteRange rang
 Result<ObjectInfo> S3Store::Put(const std::string& key, ByteSource& source,
                                 const PutOptions& options) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  if (options.condition != PutOptions::Condition::kNone)
+    CAIRN_RETURN_IF_ERROR(s3::CheckConditionalWrites(conn_, prefix_));
   // Read up to one part: if the source ends within it, a single PUT is enough.
   const size_t part = conn_.options().part_size;
   std::string first(part, '\0');

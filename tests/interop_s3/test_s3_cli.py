@@ -25,7 +25,8 @@ def run(*args, check=True, **kw):
 
 
 def aws(*args, check=True):
-    return run("/usr/bin/aws", "--endpoint-url", ENDPOINT, "--only-show-errors", *args, check=check)
+    quiet = ["--only-show-errors"] if args[0] == "s3" else []  # an `aws s3` option only
+    return run("/usr/bin/aws", "--endpoint-url", ENDPOINT, *quiet, *args, check=check)
 
 
 @pytest.fixture
@@ -145,3 +146,24 @@ def test_server_side_encryption_of_uploads(tmp_path, prefix):
             assert digest(tmp_path / "back") == digest(src)
     p = run(CAIRN, "cp", "--sse", "rot13", tmp_path / "back", f"{prefix}/x", check=False)
     assert p.returncode == 2 and b"AES256 or aws:kms" in p.stderr, p.stderr
+
+
+def test_a_bucket_that_ignores_conditional_writes_is_refused(tmp_path, prefix):
+    """Ceph RGW ignores If-None-Match: * on a bucket with versioning enabled (a second PUT of the
+    key answers 200 and adds a version), which would let two publishers both take version 1.
+    cairn probes a bucket before its first conditional write and refuses such a bucket with an
+    error that says why; the probe leaves nothing behind; an ordinary bucket works."""
+    bucket = f"cairn-versioned-{uuid.uuid4().hex[:6]}"
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    aws("s3api", "put-bucket-versioning", "--bucket", bucket, "--versioning-configuration", "Status=Enabled")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.pth").write_bytes(b"weights")
+    p = run(CAIRN, "models", "--store", f"s3://{bucket}/registry", "publish", "c", model, check=False)
+    assert p.returncode == 2, p
+    assert b"does not honour conditional writes" in p.stderr and b"versioning" in p.stderr, p.stderr
+    assert len(p.stderr.decode().strip().splitlines()) == 1, p.stderr  # one clear line
+    versions = aws("s3api", "list-object-versions", "--bucket", bucket, "--output", "json").stdout.decode()
+    assert ".cairn/" not in versions and "registry/groups" not in versions, versions
+    # The same publish on the ordinary test bucket works.
+    assert run(CAIRN, "models", "--store", f"{prefix}/registry", "publish", "c", model).stdout == b"c:1\n"
