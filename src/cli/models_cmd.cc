@@ -17,7 +17,7 @@ using Json = nlohmann::ordered_json;
 struct Args {
   std::string store, a, b, c, description;
   std::vector<std::string> metrics, tags;
-  bool json = false, reject = false, dry_run = false;
+  bool json = false, reject = false, dry_run = false, break_stale_locks = false;
 };
 
 Result<std::unique_ptr<Registry>> OpenRegistry(const Args& args) {
@@ -278,6 +278,11 @@ int Import(const Args& args) {
 int Gc(const Args& args) {
   auto r = OpenRegistry(args);
   if (!r.ok()) return Fail(r.status());
+  if (args.break_stale_locks) {
+    auto broken = (*r)->BreakStaleLocks();
+    if (!broken.ok()) return Fail(broken.status());
+    for (const auto& b : *broken) std::fprintf(stderr, "cairn: broke stale lock %s\n", b.c_str());
+  }
   auto report = (*r)->CollectGarbage(args.dry_run);
   if (!report.ok()) return Fail(report.status());
   if (args.json) {
@@ -347,6 +352,9 @@ void AddModelsCommands(CLI::App& app, Action* action) {
   imp->add_option("URI", args->b, "path or s3:// URI of model.tar.gz or of a prefix")->required();
   auto* gc = sub("gc", "Delete chunks no version references (safe during publishes)", Gc);
   gc->add_flag("--dry-run", args->dry_run, "only report what would be deleted");
+  gc->add_flag("--break-stale-locks", args->break_stale_locks,
+               "first delete locks of crashed publishers (expired, heartbeat stopped, process "
+               "gone); a gc ignores them anyway, this removes them");
   gc->add_flag("--json", args->json, "print JSON");
   auto* verify = sub("verify", "Check every chunk of every version (exit 1 on problems)", Verify);
   verify->add_option("GROUP", args->a, "only this group");

@@ -10,6 +10,10 @@ namespace cairn {
 using namespace registry;
 using namespace layout;
 
+Result<std::vector<std::string>> Registry::BreakStaleLocks() {
+  return StoreLock::BreakStale(*store_, *clock_);
+}
+
 Result<GcReport> Registry::CollectGarbage(bool dry_run) {
   CAIRN_ASSIGN_OR_RETURN(auto lock,
                          StoreLock::Acquire(*store_, StoreLock::Kind::kExclusive, *clock_));

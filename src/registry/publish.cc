@@ -146,7 +146,9 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
   // 3. Every chunk durable before the manifest that refers to them.
   if (new_chunks > 0) CAIRN_RETURN_IF_ERROR(store_->Sync());
 
-  // 4. Take the next version number with a create-if-absent write of the manifest.
+  // 4. Take the next version number with a create-if-absent write of the manifest, unless a
+  //    gc broke this publish's lock as stale meanwhile (it may have taken chunks we reuse).
+  CAIRN_RETURN_IF_ERROR(lock->StillHeld());
   CAIRN_ASSIGN_OR_RETURN(int64_t latest, LatestVersion(group));
   for (int attempt = 0; attempt < 10000; ++attempt) {
     v.version = latest + 1;

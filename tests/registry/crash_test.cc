@@ -2,13 +2,17 @@
 // durable by Sync() are lost, as after a power cut) leaves no visible version, or one that
 // verifies; and lock expiry follows the registry's clock.
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "cairn/core/clock.h"
 #include "cairn/core/file.h"
+#include "cairn/core/host.h"
+#include "cairn/core/subprocess.h"
 #include "cairn/registry/layout.h"
 #include "cairn/registry/registry.h"
 #include "cairn/storage/fault_store.h"
+#include "registry/locks.h"
 #include "test_util.h"
 
 namespace cairn {
@@ -87,6 +91,79 @@ TEST(Crash, LocksExpireByTheRegistrysClock) {
   EXPECT_EQ(r.CollectGarbage().status().code(), Status::Code::kPreconditionFailed);
   clock.Advance(2'000);  // past its expiry: a stale lock is ignored
   ASSERT_OK(r.CollectGarbage().status());
+}
+
+// A lock of a process that is gone, on this host and boot.
+std::string LockOfAGoneProcess(int64_t heartbeat_ms) {
+  SubprocessOptions o;
+  o.argv = {"/bin/true"};
+  auto p = Subprocess::Start(o);
+  EXPECT_TRUE(p.ok());
+  const int64_t pid = (*p)->pid();
+  (*p)->Wait();  // reaped: no process has this pid now (the kernel cycles through pids)
+  return nlohmann::json{{"expires_ms", heartbeat_ms + registry::StoreLock::kTtlMs},
+                        {"by", "someone@here"},
+                        {"host", HostName()},
+                        {"boot_id", BootId()},
+                        {"pid", pid},
+                        {"heartbeat_ms", heartbeat_ms}}
+      .dump();
+}
+
+TEST(Crash, StaleLocksAreRecognisedAndBrokenSafely) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.File("store"));
+  ASSERT_OK(store.status());
+  ManualClock clock(NowMs());
+  const int64_t now = clock.NowMs();
+  // Process gone (same host and boot): stale at once, though it has hours to live.
+  ASSERT_OK(
+      PutString(**store, layout::LockKey("shared", "gone"), LockOfAGoneProcess(now)).status());
+  // Another host whose heartbeat stopped 10 minutes ago.
+  const std::string far = nlohmann::json{
+      {"expires_ms", now + 3'600'000},
+      {"host", "elsewhere"},
+      {"boot_id", "x"},
+      {"pid", 1},
+      {"heartbeat_ms",
+       now - 600'000}}.dump();
+  ASSERT_OK(PutString(**store, layout::LockKey("shared", "silent"), far).status());
+  EXPECT_NE(registry::StaleReason(far, now).find("heartbeat stopped"), std::string::npos);
+  // Another host, beating: live.
+  const std::string live = nlohmann::json{
+      {"expires_ms", now + 3'600'000},
+      {"host", "elsewhere"},
+      {"boot_id", "x"},
+      {"pid", 1},
+      {"heartbeat_ms",
+       now - 10'000}}.dump();
+  EXPECT_EQ(registry::StaleReason(live, now), "");
+  // This very process: live.
+  EXPECT_EQ(registry::StaleReason(nlohmann::json{{"expires_ms", now + 1000},
+                                                 {"host", HostName()},
+                                                 {"boot_id", BootId()},
+                                                 {"pid", CurrentPid()},
+                                                 {"heartbeat_ms", now}}
+                                      .dump(),
+                                  now),
+            "");
+  Registry r(std::move(*store), "", clock);
+  ASSERT_OK(r.CollectGarbage().status());  // neither stale lock holds gc back
+  auto broken = r.BreakStaleLocks();
+  ASSERT_OK(broken.status());
+  ASSERT_EQ(broken->size(), 2u);
+  EXPECT_NE((*broken)[0].find("is gone"), std::string::npos) << (*broken)[0];
+  EXPECT_NE((*broken)[1].find("heartbeat stopped"), std::string::npos) << (*broken)[1];
+  EXPECT_TRUE(r.store().List(layout::LocksPrefix())->empty());
+  // A live lock is never broken, and a holder whose lock was broken finds out.
+  auto held = registry::StoreLock::Acquire(r.store(), registry::StoreLock::Kind::kShared, clock);
+  ASSERT_OK(held.status());
+  ASSERT_OK((*held)->StillHeld());
+  EXPECT_TRUE(r.BreakStaleLocks()->empty());
+  EXPECT_EQ(r.CollectGarbage().status().code(), Status::Code::kPreconditionFailed);
+  clock.Advance(registry::StoreLock::kStaleAfterMs + 1000);  // its heartbeat (30 s) not yet due
+  ASSERT_EQ(r.BreakStaleLocks()->size(), 1u);
+  EXPECT_EQ((*held)->StillHeld().code(), Status::Code::kPreconditionFailed);
 }
 
 }  // namespace

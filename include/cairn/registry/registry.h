@@ -138,6 +138,10 @@ class Registry {
   // publishes running at the same time: publishers hold a shared lock object and gc an exclusive
   // one; each writes its lock before looking for the other's, so one of them always backs off.
   // Fails with kPreconditionFailed, deleting nothing, while a publish is in progress.
+  // Deletes the lock objects of crashed publishers and collectors (past their expiry, heartbeat
+  // stopped, process gone or host rebooted: src/registry/locks.h); "<key>: <why>" for each one.
+  // A live publish whose lock is broken fails before it commits anything.
+  Result<std::vector<std::string>> BreakStaleLocks();
   Result<GcReport> CollectGarbage(bool dry_run = false);
 
   // Points `alias` at a version (compare-and-swap on its append-only history).
