@@ -86,3 +86,76 @@ heads = {
 for name, head in heads.items():
     with open(os.path.join(out, "http", name), "wb") as f:
         f.write(head)
+
+# Signed requests for sigv4_fuzz: as botocore signs them, with the example keys the target knows
+# (they verify except for the date, which the target fixes at AWS's example date).
+import botocore.auth  # noqa: E402
+import botocore.awsrequest  # noqa: E402
+import botocore.credentials  # noqa: E402
+
+os.makedirs(os.path.join(out, "sigv4"), exist_ok=True)
+creds = botocore.credentials.Credentials("AKIDEXAMPLE", "secret")
+signed = {
+    "sagemaker": ("sagemaker", {"X-Amz-Target": "SageMaker.ListEndpoints",
+                                "Content-Type": "application/x-amz-json-1.1"}, b"{}"),
+    "sts": ("sts", {"Content-Type": "application/x-www-form-urlencoded"},
+            b"Action=GetCallerIdentity&Version=2011-06-15"),
+    "logs": ("logs", {"X-Amz-Target": "Logs_20140328.GetLogEvents",
+                      "Content-Type": "application/x-amz-json-1.1"},
+             b'{"logGroupName": "/aws/sagemaker/TrainingJobs", "logStreamName": "j/algo-1-1"}'),
+}
+for name, (service, headers, body) in signed.items():
+    req = botocore.awsrequest.AWSRequest(method="POST", url="http://127.0.0.1:8770/", data=body,
+                                         headers=dict(headers))
+    botocore.auth.SigV4Auth(creds, service, "us-east-1").add_auth(req)
+    head = "POST / HTTP/1.1\r\nHost: 127.0.0.1:8770\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in req.headers.items()) + f"Content-Length: {len(body)}\r\n\r\n"
+    with open(os.path.join(out, "sigv4", name), "wb") as f:
+        f.write(head.encode() + body)
+
+# Requests and records for api_json_fuzz.
+os.makedirs(os.path.join(out, "api_json"), exist_ok=True)
+requests = {
+    "variants": {"ProductionVariants": [{"VariantName": "a", "ModelName": "m", "InitialInstanceCount": 2,
+                                         "InitialVariantWeight": 3.0}]},
+    "canary": {"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+        "Type": "CANARY", "WaitIntervalInSeconds": 60, "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}},
+        "TerminationWaitInSeconds": 30}, "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "x"}]}},
+    "rolling": {"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
+                                        "WaitIntervalInSeconds": 5}},
+    "transform": {"TransformJobName": "t", "ModelName": "m", "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 6,
+                  "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/in"}},
+                                     "ContentType": "text/csv", "SplitType": "Line"},
+                  "TransformOutput": {"S3OutputPath": "s3://b/out", "AssembleWith": "Line"}},
+    "endpoint": {"name": "e", "config": "c", "status": "InService", "desired": {"a": {"weight": 2}},
+                 "deployment": {"BlueGreenUpdatePolicy": {}}, "created_ms": 1},
+}
+for name, body in requests.items():
+    with open(os.path.join(out, "api_json", name), "w") as f:
+        json.dump(body, f)
+with open(os.path.join(out, "api_json", "alarm-form"), "w") as f:
+    f.write("Action=PutMetricAlarm&AlarmName=a&Namespace=AWS%2FSageMaker&MetricName=Invocations"
+            "&Statistic=Sum&Period=60&EvaluationPeriods=2&Threshold=5"
+            "&ComparisonOperator=GreaterThanThreshold&Dimensions.member.1.Name=EndpointName"
+            "&Dimensions.member.1.Value=e")
+
+# Archives for tar_fuzz: the SDK's repack (a root "/" entry), tar's "./" names, gzip and plain.
+import tarfile  # noqa: E402
+
+os.makedirs(os.path.join(out, "tar"), exist_ok=True)
+src = os.path.join(out, "tar-src")
+os.makedirs(os.path.join(src, "code"), exist_ok=True)
+with open(os.path.join(src, "model.pth"), "wb") as f:
+    f.write(b"weights" * 10)
+with open(os.path.join(src, "code", "inference.py"), "w") as f:
+    f.write("def model_fn(d):\n    pass\n")
+with tarfile.open(os.path.join(out, "tar", "repack.tar.gz"), "w:gz") as t:
+    t.add(src, arcname=os.path.sep)
+with tarfile.open(os.path.join(out, "tar", "dot.tar"), "w") as t:
+    t.add(src, arcname=".")
+with tarfile.open(os.path.join(out, "tar", "link.tar"), "w") as t:
+    t.add(os.path.join(src, "model.pth"), arcname="model.pth")
+    info = tarfile.TarInfo("l")
+    info.type = tarfile.SYMTYPE
+    info.linkname = "model.pth"
+    t.addfile(info)
