@@ -57,6 +57,7 @@ def server(tmp_path):
 
     start()
     client.restart = restart
+    client.pid = lambda: procs[-1].pid
     yield store, client, tmp_path
     procs[-1].terminate()
     assert procs[-1].wait(timeout=60) == 0
