@@ -12,7 +12,7 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
   libtorch-dev python3-torch python3-numpy python3-pytest
-  ceph-mon ceph-osd radosgw ceph-common awscli python3-boto3 curl
+  ceph-mon ceph-osd radosgw ceph-common awscli python3-boto3 curl wrk
   python3-importlib-metadata python3-pandas python3-jsonschema python3-platformdirs python3-schema
   python3-protobuf python3-yaml python3-attr
 )

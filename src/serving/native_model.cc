@@ -94,6 +94,7 @@ class NativeModel : public LoadedModel {
     return r;
   }
   std::string kind() const override { return "native"; }
+  std::thread::id batching_thread() const { return thread_.get_id(); }
 
  private:
   struct Pending {
@@ -225,7 +226,17 @@ Result<std::shared_ptr<LoadedModel>> LoadNativeModel(const std::string& dir,
   Result<Forward> f =
       fs::exists(dir + "/cairn-model.json") ? LoadArchitecture(dir) : LoadTorchScript(dir);
   if (!f.ok()) return f.status();
-  return std::shared_ptr<LoadedModel>(std::make_shared<NativeModel>(std::move(*f), options));
+  // A request answered on the batching thread may drop the model's last reference there (an old
+  // version whose last request ends after a swap); the destructor joins that thread, so it must
+  // then run on another one (joining itself would throw EDEADLK and end the process).
+  return std::shared_ptr<LoadedModel>(new NativeModel(std::move(*f), options), [](LoadedModel* m) {
+    auto* model = static_cast<NativeModel*>(m);
+    if (std::this_thread::get_id() == model->batching_thread()) {
+      std::thread([model] { delete model; }).detach();
+    } else {
+      delete model;
+    }
+  });
 }
 
 }  // namespace cairn

@@ -101,3 +101,36 @@ def test_alias_moves_under_load_without_a_failed_request(tmp_path, servers):
     served = {r[3] for r in results}
     assert set(refs) <= served, served
     assert s.stop() == 0
+
+
+def test_native_swaps_under_wrk_load_keep_the_server_up(tmp_path, servers):
+    """Native (TorchScript, batched) versions swapped every 0.4 s under wrk at 64 connections.
+    An old version's last request is answered on its batching thread, which may drop the
+    version's last reference there: the model must then be destroyed on another thread (joining
+    the batching thread from itself ended the process with EDEADLK, found by scripts/soak.sh)."""
+    store = str(tmp_path / "store")
+    for seed in (1, 2):
+        d = tmp_path / f"native-{seed}"
+        d.mkdir()
+        torch.manual_seed(seed)
+        torch.jit.script(torch.nn.Linear(10, 1)).save(str(d / "model.pt"))
+        cairn("models", "--store", store, "publish", "nat", d)
+    cairn("models", "--store", store, "alias", "nat", "production", 1)
+    s = servers(store, "nat@production", "--poll", "0.1", log=str(tmp_path / "serve.log"))
+    lua = tmp_path / "post.lua"
+    lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                   f'wrk.body = {json.dumps(json.dumps([[0.5] * 10]))}\n')
+    import subprocess
+    wrk = subprocess.Popen(["wrk", "-t2", "-c64", "-d10s", "-s", str(lua), f"{s.url}/invocations"],
+                           stdout=subprocess.PIPE, text=True)
+    swaps = 0
+    while wrk.poll() is None:
+        time.sleep(0.4)
+        cairn("models", "--store", store, "alias", "nat", "production", 2 - swaps % 2)
+        swaps += 1
+    out = wrk.stdout.read()
+    assert s.proc.poll() is None, f"cairn-serve died: {open(tmp_path / 'serve.log').read()[-2000:]}"
+    assert "Socket errors" not in out and "Non-2xx" not in out, out
+    swapped = open(tmp_path / "serve.log").read().count("now serving")
+    print(f"{swapped} swaps under wrk -c64: {out.split('requests in')[0].split()[-1]} requests, none failed")
+    assert swapped >= 10, swapped
