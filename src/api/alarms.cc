@@ -130,31 +130,14 @@ Result<AlarmRecord> AlarmFromForm(const std::map<std::string, std::string>& f) {
 }
 
 Alarms::Alarms(Context& c) : c_(c) {
-  thread_ = std::thread([this] { Run(); });
+  evaluator_ = std::make_unique<Periodic>(std::chrono::seconds(kEvaluateEverySeconds), [this] {
+    auto all = RecordStore<AlarmRecord>(c_.registry.store()).List();
+    if (!all.ok()) return;
+    for (auto& a : *all) (void)Evaluate(a);
+  });
 }
 
-Alarms::~Alarms() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  thread_.join();
-}
-
-void Alarms::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!cv_.wait_for(lock, std::chrono::seconds(kEvaluateEverySeconds),
-                       [this] { return stopping_; })) {
-    lock.unlock();
-    RecordStore<AlarmRecord> records(c_.registry.store());
-    auto all = records.List();
-    if (all.ok()) {
-      for (auto& a : *all) (void)Evaluate(a);
-    }
-    lock.lock();
-  }
-}
+Alarms::~Alarms() = default;  // evaluator_ stops and joins
 
 Result<bool> Alarms::Evaluate(AlarmRecord& a) {
   std::string endpoint, variant;

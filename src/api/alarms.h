@@ -7,13 +7,12 @@
 // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html)
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
+#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "api.h"
+#include "cairn/core/thread_pool.h"
 #include "records.h"
 
 namespace cairn::api {
@@ -47,12 +46,8 @@ class Alarms {
   std::vector<AlarmRecord> InAlarm(const std::vector<std::string>& names);
 
  private:
-  void Run();
   Context& c_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::unique_ptr<Periodic> evaluator_;  // every alarm, every 5 s
 };
 
 }  // namespace cairn::api

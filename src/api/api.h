@@ -73,6 +73,10 @@ Result<std::string> RequiredString(const Json& in, const char* field, size_t max
 inline double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 // Paging over a sorted list: MaxResults (default 10, at most 100) and an opaque NextToken.
 Result<Json> Page(const Json& items, const Json& in, const char* list_field);
+// Page() after sorting by SortBy (Name: `name_key`, Status: `status_key`, else CreationTime) in
+// SortOrder (default `default_order`, "Ascending" or "Descending", as the operation's API says).
+Result<Json> SortedPage(Json items, const Json& in, const char* list_field, const char* name_key,
+                        const char* status_key, const char* default_order);
 
 // Model package groups and packages (registry_ops.cc).
 Result<Json> CreateModelPackageGroup(Context& c, const Json& in);

@@ -74,6 +74,19 @@ Result<Json> Page(const Json& items, const Json& in, const char* list_field) {
   return out;
 }
 
+Result<Json> SortedPage(Json items, const Json& in, const char* list_field, const char* name_key,
+                        const char* status_key, const char* default_order) {
+  const std::string sort_by = in.value("SortBy", "CreationTime");
+  const char* key = sort_by == "Name"     ? name_key
+                    : sort_by == "Status" ? status_key
+                                          : "CreationTime";
+  const bool asc = in.value("SortOrder", default_order) == std::string("Ascending");
+  std::stable_sort(items.begin(), items.end(), [&](const Json& a, const Json& b) {
+    return asc ? a[key] < b[key] : b[key] < a[key];
+  });
+  return Page(items, in, list_field);
+}
+
 namespace {
 
 const std::map<std::string, Operation>& Operations() {

@@ -60,30 +60,16 @@ bool EndpointMetrics::IsMetric(const std::string& name) {
 
 EndpointMetrics::EndpointMetrics(ObjectStore& store, std::string server)
     : store_(store), server_(std::move(server)) {
-  writer_ = std::thread([this] { Run(); });
-}
-
-EndpointMetrics::~EndpointMetrics() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  writer_.join();
-  (void)Flush();
-}
-
-void EndpointMetrics::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::seconds(kFlushEverySeconds));
-    if (stopping_) break;
-    lock.unlock();
+  writer_ = std::make_unique<Periodic>(std::chrono::seconds(kFlushEverySeconds), [this] {
     if (Status st = Flush(); !st.ok())
       std::fprintf(stderr, "cairn server: endpoint metrics not written: %s\n",
                    st.ToString().c_str());
-    lock.lock();
-  }
+  });
+}
+
+EndpointMetrics::~EndpointMetrics() {
+  writer_.reset();
+  (void)Flush();
 }
 
 void EndpointMetrics::Record(const std::string& endpoint, const std::string& variant,

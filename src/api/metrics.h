@@ -14,16 +14,16 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "cairn/core/status.h"
+#include "cairn/core/thread_pool.h"
 #include "cairn/storage/object_store.h"
 
 namespace cairn::api {
@@ -71,8 +71,6 @@ class EndpointMetrics {
   using Key = std::tuple<std::string, std::string, int64_t>;  // endpoint, variant, minute ms
   // metric -> bucket ms -> stat
   using Minute = std::map<std::string, std::map<int64_t, MetricStat>>;
-  void Run();
-
   ObjectStore& store_;
   const std::string server_;
   std::mutex mu_;
@@ -83,9 +81,7 @@ class EndpointMetrics {
     double model_us = 0, overhead_us = 0;
   };
   std::map<std::pair<std::string, std::string>, Totals> totals_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread writer_;
+  std::unique_ptr<Periodic> writer_;  // flushes every 2 s; last member: stops first
 };
 
 }  // namespace cairn::api

@@ -129,15 +129,8 @@ Result<Json> ListTrainingJobs(Context& c, const Json& in) {
       continue;
     items.push_back(Summary(c, *j));
   }
-  const std::string sort_by = in.value("SortBy", "CreationTime");
-  const char* key = sort_by == "Name"     ? "TrainingJobName"
-                    : sort_by == "Status" ? "TrainingJobStatus"
-                                          : "CreationTime";
-  const bool asc = in.value("SortOrder", "Ascending") == "Ascending";
-  std::stable_sort(items.begin(), items.end(), [&](const Json& a, const Json& b) {
-    return asc ? a[key] < b[key] : b[key] < a[key];
-  });
-  return Page(items, in, "TrainingJobSummaries");
+  return SortedPage(std::move(items), in, "TrainingJobSummaries", "TrainingJobName",
+                    "TrainingJobStatus", "Ascending");
 }
 
 Result<Json> StopTrainingJob(Context& c, const Json& in) {

@@ -84,15 +84,8 @@ Result<Json> ListTransformJobs(Context& c, const Json& in) {
       continue;
     items.push_back(Summary(c, r));
   }
-  const std::string sort_by = in.value("SortBy", "CreationTime");
-  const char* key = sort_by == "Name"     ? "TransformJobName"
-                    : sort_by == "Status" ? "TransformJobStatus"
-                                          : "CreationTime";
-  const bool asc = in.value("SortOrder", "Descending") == "Ascending";
-  std::stable_sort(items.begin(), items.end(), [&](const Json& a, const Json& b) {
-    return asc ? a[key] < b[key] : b[key] < a[key];
-  });
-  return Page(items, in, "TransformJobSummaries");
+  return SortedPage(std::move(items), in, "TransformJobSummaries", "TransformJobName",
+                    "TransformJobStatus", "Descending");
 }
 
 Result<Json> StopTransformJob(Context& c, const Json& in) {

@@ -73,4 +73,24 @@ size_t Gate::in_flight() const {
   return count_;
 }
 
+Periodic::Periodic(std::chrono::milliseconds period, std::function<void()> tick) {
+  thread_ = std::thread([this, period, tick = std::move(tick)] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
+      lock.unlock();
+      tick();
+      lock.lock();
+    }
+  });
+}
+
+Periodic::~Periodic() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
 }  // namespace cairn

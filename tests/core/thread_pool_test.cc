@@ -66,5 +66,24 @@ TEST(Gate, CloseRefusesNewEntriesAndWaitsForThoseInside) {
   }
 }
 
+TEST(Periodic, TicksUntilDestroyedAndNeverAfter) {
+  std::atomic<int> ticks{0};
+  {
+    Periodic p(std::chrono::milliseconds(10), [&] { ++ticks; });
+    for (int i = 0; i < 200 && ticks < 3; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_GE(ticks.load(), 3);
+  }
+  const int after = ticks.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(ticks.load(), after);  // none once destroyed
+  // A long period does not hold up the destructor.
+  const auto start = std::chrono::steady_clock::now();
+  {
+    Periodic slow(std::chrono::hours(1), [] {});
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
 }  // namespace
 }  // namespace cairn

@@ -4,6 +4,7 @@
 // stop by closing a gate, then waiting for what already entered.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -67,6 +68,23 @@ class Gate {
   std::condition_variable cv_;
   size_t count_ = 0;
   bool closed_ = false;
+};
+
+// Runs `tick` every `period` on a thread of its own (first after one period) until destroyed;
+// the destructor wakes the thread and joins it, so `tick` never runs after it returns. For
+// background duties: flushing metrics, evaluating alarms.
+class Periodic {
+ public:
+  Periodic(std::chrono::milliseconds period, std::function<void()> tick);
+  ~Periodic();
+  Periodic(const Periodic&) = delete;
+  Periodic& operator=(const Periodic&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 }  // namespace cairn
