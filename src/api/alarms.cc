@@ -32,7 +32,8 @@ const char* Words(const std::string& op) {
 int64_t Int(const std::map<std::string, std::string>& f, const std::string& k, int64_t dflt) {
   auto it = f.find(k);
   if (it == f.end() || it->second.empty()) return dflt;
-  if (it->second.find_first_not_of("0123456789") != std::string::npos) return -1;
+  if (it->second.find_first_not_of("0123456789") != std::string::npos || it->second.size() > 12)
+    return -1;
   return std::atoll(it->second.c_str());
 }
 
@@ -106,8 +107,8 @@ Result<AlarmRecord> AlarmFromForm(const std::map<std::string, std::string>& f) {
   a.period = Int(f, "Period", -1);
   a.evaluation_periods = Int(f, "EvaluationPeriods", -1);
   a.datapoints_to_alarm = Int(f, "DatapointsToAlarm", a.evaluation_periods);
-  if (a.period <= 0 || a.period % 10 != 0)
-    return Status::InvalidArgument("Period must be a positive multiple of 10 seconds");
+  if (a.period <= 0 || a.period > EndpointMetrics::kMaxPeriodSeconds || a.period % 10 != 0)
+    return Status::InvalidArgument("Period must be a multiple of 10 seconds, at most a year");
   if (a.evaluation_periods < 1 || a.evaluation_periods > 1440 || a.datapoints_to_alarm < 1 ||
       a.datapoints_to_alarm > a.evaluation_periods)
     return Status::InvalidArgument(
@@ -188,10 +189,14 @@ Result<bool> Alarms::Evaluate(AlarmRecord& a) {
              std::to_string(a.datapoints_to_alarm) + " needed to alarm.";
   }
   if (state == a.state) return false;
+  // Written over the record as it is now: an alarm deleted or redefined meanwhile is left alone.
+  RecordStore<AlarmRecord> records(c_.registry.store());
+  auto now = records.Get(a.name);
+  if (!now.ok() || now->updated_ms != a.updated_ms) return false;
   a.state = state;
   a.state_reason = reason;
   a.state_updated_ms = NowMs();
-  CAIRN_RETURN_IF_ERROR(RecordStore<AlarmRecord>(c_.registry.store()).Put(a));
+  CAIRN_RETURN_IF_ERROR(records.Put(a));
   std::fprintf(stderr, "cairn server: alarm %s is %s: %s\n", a.name.c_str(), state.c_str(),
                reason.c_str());
   return true;

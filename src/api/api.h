@@ -71,6 +71,9 @@ std::string CallerRoleArn(const Context& c);
 // A required string field of 1..max characters; kInvalidArgument with SageMaker's message.
 Result<std::string> RequiredString(const Json& in, const char* field, size_t max = 63);
 inline double Seconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+// A container's or job's Environment: a map of strings (SageMaker's EnvironmentMap), at most
+// 100 entries; kInvalidArgument otherwise.
+Status CheckEnvironment(const Json& env);
 // Paging over a sorted list: MaxResults (default 10, at most 100) and an opaque NextToken.
 Result<Json> Page(const Json& items, const Json& in, const char* list_field);
 // Page() after sorting by SortBy (Name: `name_key`, Status: `status_key`, else CreationTime) in

@@ -67,9 +67,9 @@ net::HttpResponse Error(const Status& st) {
 net::HttpResponse GetMetricStatistics(Context& c, Form& form) {
   const int64_t start = ParseTimeMs(form["StartTime"]), end = ParseTimeMs(form["EndTime"]);
   const int64_t period = std::atoll(form["Period"].c_str());
-  if (start < 0 || end < 0 || period <= 0)
+  if (start < 0 || end < 0 || period <= 0 || period > EndpointMetrics::kMaxPeriodSeconds)
     return Error(Status::InvalidArgument(
-        "StartTime, EndTime (ISO 8601) and a positive Period are required"));
+        "StartTime, EndTime (ISO 8601) and a Period of 1 s to a year are required"));
   const std::vector<std::string> statistics = FormList(form, "Statistics");
   auto series =
       Series(c, form["Namespace"], form["MetricName"], Dimensions(form, ""), start, end, period);
@@ -102,7 +102,8 @@ net::HttpResponse GetMetricData(Context& c, Form& form) {
     const std::string metric = form[m + "Metric.MetricName"];
     const std::string stat = form[m + "Stat"];
     const int64_t period = std::atoll(form[m + "Period"].c_str());
-    if (metric.empty() || period <= 0 || !MetricStat{}.Get(stat))
+    if (metric.empty() || period <= 0 || period > EndpointMetrics::kMaxPeriodSeconds ||
+        !MetricStat{}.Get(stat))
       return Error(Status::InvalidArgument(
           "query " + id +
           ": MetricStat needs a MetricName, a Period and one of SampleCount, "

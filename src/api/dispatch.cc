@@ -74,6 +74,16 @@ Result<Json> Page(const Json& items, const Json& in, const char* list_field) {
   return out;
 }
 
+Status CheckEnvironment(const Json& env) {
+  if (!env.is_object() || env.size() > 100)
+    return Status::InvalidArgument("Environment must be a map of at most 100 strings");
+  for (const auto& [k, v] : env.items())
+    if (!v.is_string() || k.empty() || k.size() > 1024 || v.get<std::string>().size() > 1024)
+      return Status::InvalidArgument("Environment " + k +
+                                     " must be a string of at most 1024 characters");
+  return Status::OK();
+}
+
 Result<Json> SortedPage(Json items, const Json& in, const char* list_field, const char* name_key,
                         const char* status_key, const char* default_order) {
   const std::string sort_by = in.value("SortBy", "CreationTime");

@@ -42,7 +42,8 @@ Result<std::vector<VariantSpec>> ParseVariants(const Json& variants) {
     if (!count.is_number_integer() || !weight.is_number())
       return Status::InvalidArgument("variant " + s.name +
                                      ": InitialInstanceCount and InitialVariantWeight are numbers");
-    s.count = count.get<int>();
+    const int64_t n = count.get<int64_t>();
+    s.count = n < 1 || n > kMaxLocalInstances ? 0 : static_cast<int>(n);  // 0: refused below
     s.weight = weight.get<double>();
     if (s.count < 1 || s.count > kMaxLocalInstances)
       return Status::InvalidArgument("variant " + s.name + ": InitialInstanceCount must be 1.." +
@@ -157,6 +158,19 @@ Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& 
   }
 }
 
+Result<std::shared_ptr<Instance>> LaunchInstanceSafely(Context& c, const VariantSpec& spec,
+                                                       const InstanceLogs& logs,
+                                                       const Json& environment,
+                                                       const std::function<bool()>& cancelled) {
+  try {
+    return LaunchInstance(c, spec, logs, environment, cancelled);
+  } catch (const Json::exception& e) {  // a model's Environment of the wrong shape
+    return Status::InvalidArgument("model " + spec.model + ": " + e.what());
+  } catch (const std::exception& e) {  // std::filesystem and the like
+    return Status::Internal("starting model " + spec.model + ": " + e.what());
+  }
+}
+
 Result<std::shared_ptr<const Fleet>> BuildFleet(Context& c, const std::string& endpoint,
                                                 const std::string& config,
                                                 const std::vector<VariantSpec>& specs,
@@ -192,9 +206,9 @@ Result<std::shared_ptr<const Fleet>> BuildFleet(Context& c, const std::string& e
     std::vector<std::thread> threads;
     for (Slot& slot : to_launch)
       threads.emplace_back([&c, &endpoint, &cancelled, &slot] {
-        slot.launched = LaunchInstance(c, slot.variant->spec,
-                                       InstanceLogs::ForEndpoint(endpoint, slot.variant->spec.name),
-                                       Json::object(), cancelled);
+        slot.launched = LaunchInstanceSafely(
+            c, slot.variant->spec, InstanceLogs::ForEndpoint(endpoint, slot.variant->spec.name),
+            Json::object(), cancelled);
       });
     for (auto& t : threads) t.join();
   }

@@ -76,6 +76,13 @@ Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& 
                                                  const InstanceLogs& logs, const Json& environment,
                                                  const std::function<bool()>& cancelled);
 
+// LaunchInstance, with any exception it meets (a model's Environment of the wrong JSON shape, a
+// filesystem error) returned as a Status: for the threads that launch instances.
+Result<std::shared_ptr<Instance>> LaunchInstanceSafely(Context& c, const VariantSpec& spec,
+                                                       const InstanceLogs& logs,
+                                                       const Json& environment,
+                                                       const std::function<bool()>& cancelled);
+
 // The fleet for `config` with `spec`'s variants: instances of `reuse` whose variant keeps its
 // name and model are kept (as many as wanted), the others launched, all at once. The first
 // failure, after stopping what was launched.

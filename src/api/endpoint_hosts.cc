@@ -85,6 +85,7 @@ std::string EndpointHosts::ShiftTraffic(const std::string& endpoint,
     const int64_t until = NowMs() + bake;
     for (;;) {
       if (deploys_.closed()) return rollback("cairn server stopped during the deployment");
+      if (Live(endpoint) != blue) return "the endpoint was deleted during the deployment";
       if (!plan.alarms.empty() && c_.alarms) {
         const auto firing = c_.alarms->InAlarm(plan.alarms);
         if (!firing.empty()) {
@@ -118,6 +119,14 @@ Status EndpointHosts::StartDeploy(const std::string& endpoint, const std::string
     deploys_.Leave();
   }).detach();
   return Status::OK();
+}
+
+void EndpointHosts::RetireRouting(std::shared_ptr<const Routing> routing) {
+  if (!deploys_.Enter()) return;  // stopping: the caller's reference stops it
+  std::thread([this, routing = std::move(routing)]() mutable {
+    routing.reset();
+    deploys_.Leave();
+  }).detach();
 }
 
 void EndpointHosts::Retire(std::shared_ptr<const Fleet> fleet) {
@@ -175,7 +184,8 @@ void EndpointHosts::Deploy(const std::string& endpoint, const std::string& confi
   }
   // A new configuration takes traffic by the deployment's plan (a capacity change at once).
   std::string rolled_back;
-  if (fleet.ok() && update && Live(endpoint) && Live(endpoint)->config != config) {
+  const std::shared_ptr<const Fleet> serving = Live(endpoint);
+  if (fleet.ok() && update && serving && serving->config != config) {
     int instances = 0;
     for (const auto& v : (*fleet)->variants) instances += static_cast<int>(v->instances.size());
     auto plan = PlanDeployment(deployment, instances);
@@ -283,7 +293,7 @@ Status EndpointHosts::UpdateWeights(const std::string& endpoint, const Json& des
     }
     if (d.contains("DesiredInstanceCount")) {
       const Json& n = d["DesiredInstanceCount"];
-      if (!n.is_number_integer() || n.get<int>() < 1 || n.get<int>() > kMaxLocalInstances)
+      if (!n.is_number_integer() || n.get<int64_t>() < 1 || n.get<int64_t>() > kMaxLocalInstances)
         return Status::InvalidArgument("DesiredInstanceCount of " + name + " must be 1.." +
                                        std::to_string(kMaxLocalInstances));
       r["count"] = n.get<int>();
@@ -459,15 +469,19 @@ net::HttpResponse EndpointHosts::Invoke(const std::string& name, const net::Http
   }
   record(static_cast<int>(res->status));
   if (res->status >= 400) {
-    return error(424, "ModelError",
-                 "Received client error (" + std::to_string(res->status) +
-                     ") from model with message \"" + res->body + "\".",
-                 {{"OriginalStatusCode", res->status}, {"OriginalMessage", res->body}});
+    return error(
+        424, "ModelError",
+        std::string(res->status >= 500 ? "Received server error (" : "Received client error (") +
+            std::to_string(res->status) + ") from model with message \"" + res->body + "\".",
+        {{"OriginalStatusCode", res->status}, {"OriginalMessage", res->body}});
   }
   net::HttpResponse r;
   r.content_type = res->Header("content-type");
   r.body = std::move(res->body);
   r.headers.emplace_back("x-Amzn-Invoked-Production-Variant", variant->spec.name);
+  // Retired while this request was in flight: the fleet's instances stop off this thread, so the
+  // client does not wait for their shutdown.
+  if (routing.use_count() == 1) RetireRouting(std::move(routing));
   if (const std::string version = res->Header("x-cairn-model-version"); !version.empty())
     r.headers.emplace_back("X-Cairn-Model-Version", version);
   return r;

@@ -83,6 +83,8 @@ class EndpointHosts {
     double green_share = 0;
     Json progress;  // the deployment's step, for DescribeEndpoint
   };
+  // Drops a routing (and the fleets only it holds) on a thread of its own.
+  void RetireRouting(std::shared_ptr<const Routing> routing);
   RecordStore<EndpointRecord> records() { return RecordStore<EndpointRecord>(c_.registry.store()); }
 
   Context& c_;

@@ -70,6 +70,8 @@ Result<Json> CreateModel(Context& c, const Json& in) {
   Json container = in.value("PrimaryContainer", Json::object());
   if (container.empty() && in.contains("Containers") && !in["Containers"].empty())
     container = in["Containers"][0];
+  const Json env = container.is_object() ? container.value("Environment", Json::object()) : Json();
+  CAIRN_RETURN_IF_ERROR(CheckEnvironment(env));
   ModelRecord record;
   record.name = name;
   CAIRN_ASSIGN_OR_RETURN(record.ref, ContainerVersion(c, name, container));

@@ -96,6 +96,7 @@ void EndpointMetrics::Record(const std::string& endpoint, const std::string& var
 }
 
 Status EndpointMetrics::Flush() {
+  std::lock_guard<std::mutex> flush_lock(flush_mu_);
   std::vector<std::pair<Key, Json>> writes;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -107,16 +108,6 @@ Status EndpointMetrics::Flush() {
           j[metric][std::to_string(b)] = Json::array({s.n, s.sum, s.min, s.max});
       writes.emplace_back(key, std::move(j));
       dirty = false;
-    }
-    // Minutes written and over are kept in the store only.
-    const int64_t old = Floor(NowMs(), kMinuteMs) - 2 * kMinuteMs;
-    for (auto it = minutes_.begin(); it != minutes_.end();) {
-      if (std::get<2>(it->first) < old && !dirty_[it->first]) {
-        dirty_.erase(it->first);
-        it = minutes_.erase(it);
-      } else {
-        ++it;
-      }
     }
   }
   Status first;
@@ -132,8 +123,19 @@ Status EndpointMetrics::Flush() {
                     .status();
     if (!st.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
-      dirty_[key] = true;  // tried again at the next flush
+      dirty_[key] = true;  // tried again at the next flush, with the samples still here
       if (first.ok()) first = st;
+    }
+  }
+  // Minutes written and over are kept in the store only.
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t old = Floor(NowMs(), kMinuteMs) - 2 * kMinuteMs;
+  for (auto it = minutes_.begin(); it != minutes_.end();) {
+    if (std::get<2>(it->first) < old && !dirty_[it->first]) {
+      dirty_.erase(it->first);
+      it = minutes_.erase(it);
+    } else {
+      ++it;
     }
   }
   return first;
@@ -144,8 +146,8 @@ Result<std::map<int64_t, MetricStat>> EndpointMetrics::Query(const std::string& 
                                                              const std::string& metric,
                                                              int64_t start_ms, int64_t end_ms,
                                                              int64_t period_s) {
-  if (period_s <= 0 || period_s % (kBucketMs / 1000) != 0)
-    return Status::InvalidArgument("Period must be a positive multiple of 10 seconds");
+  if (period_s <= 0 || period_s > kMaxPeriodSeconds || period_s % (kBucketMs / 1000) != 0)
+    return Status::InvalidArgument("Period must be a multiple of 10 seconds, at most a year");
   (void)Flush();  // this server's latest samples are read like everyone's
   std::map<int64_t, MetricStat> out;
   if (!IsMetric(metric) || end_ms <= start_ms) return out;

@@ -41,6 +41,7 @@ struct MetricStat {
 class EndpointMetrics {
  public:
   static constexpr int64_t kBucketMs = 10'000;
+  static constexpr int64_t kMaxPeriodSeconds = 366 * 86400;  // a longer period is refused
   static constexpr const char* kNamespace = "AWS/SageMaker";
   // `server` names this writer's objects (unique per server process).
   EndpointMetrics(ObjectStore& store, std::string server);
@@ -73,6 +74,7 @@ class EndpointMetrics {
   using Minute = std::map<std::string, std::map<int64_t, MetricStat>>;
   ObjectStore& store_;
   const std::string server_;
+  std::mutex flush_mu_;  // one Flush at a time, so snapshots of a minute land in order
   std::mutex mu_;
   std::map<Key, Minute> minutes_;  // recent minutes of this server
   std::map<Key, bool> dirty_;

@@ -85,14 +85,18 @@ class RecordStore {
   explicit RecordStore(ObjectStore& store) : store_(store) {}
 
   Status Create(const R& r) {
-    auto put = PutString(store_, Key(r.name), r.ToJson().dump(), PutOptions::IfAbsent());
+    auto put = PutString(store_, Key(r.name), Dump(r), PutOptions::IfAbsent());
     if (put.status().code() == Status::Code::kPreconditionFailed ||
         put.status().code() == Status::Code::kAlreadyExists)
       return Status::AlreadyExists(std::string(R::kKind) + "/" + r.name + " exists");
     return put.status();
   }
   // Replaces the record (or writes it anew).
-  Status Put(const R& r) { return PutString(store_, Key(r.name), r.ToJson().dump()).status(); }
+  Status Put(const R& r) { return PutString(store_, Key(r.name), Dump(r)).status(); }
+  // Bytes that are not UTF-8 (a model's error text cut mid-character) become U+FFFD.
+  static std::string Dump(const R& r) {
+    return r.ToJson().dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
   Result<R> Get(const std::string& name) {
     CAIRN_ASSIGN_OR_RETURN(std::string text, GetString(store_, Key(name)));
     Json j = Json::parse(text, nullptr, false);

@@ -104,6 +104,7 @@ Status ValidateTransformRequest(const Json& in) {
   const std::string assemble = output.value("AssembleWith", "None");
   if (assemble != "None" && assemble != "Line")
     return Status::InvalidArgument("AssembleWith must be None or Line");
+  if (in.contains("Environment")) CAIRN_RETURN_IF_ERROR(CheckEnvironment(in["Environment"]));
   // DataProcessing's JSONPath filters and join change the output: refused rather than ignored.
   const Json dp = in.value("DataProcessing", Json::object());
   if (dp.value("InputFilter", "$") != "$" || dp.value("OutputFilter", "$") != "$" ||

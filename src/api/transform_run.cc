@@ -130,8 +130,8 @@ Status Transform(Context& c, TransformJobRecord& r, const std::atomic<bool>& sto
     std::vector<std::thread> threads;
     for (auto& slot : launched)
       threads.emplace_back([&] {
-        slot = LaunchInstance(c, spec, logs, in.value("Environment", Json::object()),
-                              [&stop] { return stop.load(); });
+        slot = LaunchInstanceSafely(c, spec, logs, in.value("Environment", Json::object()),
+                                    [&stop] { return stop.load(); });
       });
     for (auto& t : threads) t.join();
   }
@@ -207,20 +207,24 @@ void TransformJobs::Run(const std::string& name, const std::shared_ptr<std::atom
   } catch (const std::exception& e) {  // a request field of the wrong JSON type
     st = Status::InvalidArgument(std::string("transform job ") + name + ": " + e.what());
   }
-  r.ended_ms = NowMs();
-  if (*stop) {
-    r.status = "Stopped";
-  } else if (st.ok()) {
-    r.status = "Completed";
-  } else {
-    r.status = "Failed";
-    r.failure = st.message();
+  try {
+    r.ended_ms = NowMs();
+    if (*stop) {
+      r.status = "Stopped";
+    } else if (st.ok()) {
+      r.status = "Completed";
+    } else {
+      r.status = "Failed";
+      r.failure = st.message();
+    }
+    std::fprintf(stderr, "cairn server: transform job %s %s%s%s\n", name.c_str(), r.status.c_str(),
+                 r.failure.empty() ? "" : ": ", r.failure.c_str());
+    if (Status s = records().Put(r); !s.ok())
+      std::fprintf(stderr, "cairn server: transform job %s: %s\n", name.c_str(),
+                   s.ToString().c_str());
+  } catch (const std::exception& e) {  // never end the server from a job's thread
+    std::fprintf(stderr, "cairn server: transform job %s: %s\n", name.c_str(), e.what());
   }
-  std::fprintf(stderr, "cairn server: transform job %s %s%s%s\n", name.c_str(), r.status.c_str(),
-               r.failure.empty() ? "" : ": ", r.failure.c_str());
-  if (Status s = records().Put(r); !s.ok())
-    std::fprintf(stderr, "cairn server: transform job %s: %s\n", name.c_str(),
-                 s.ToString().c_str());
 }
 
 }  // namespace cairn::api

@@ -84,6 +84,7 @@ TEST(Transform, RequestsAreChecked) {
        {R"({"BatchStrategy": "Everything"})", R"({"MaxPayloadInMB": 500})",
         R"({"MaxConcurrentTransforms": 1000})", R"({"TransformResources": {"InstanceCount": 99}})",
         R"({"DataProcessing": {"InputFilter": "$[1:]"}})",
+        R"({"Environment": {"SAGEMAKER_PROGRAM": 1}})", R"({"Environment": ["x"]})",
         R"({"TransformOutput": {"S3OutputPath": ""}})",
         R"({"TransformInput": {"DataSource": {"S3DataSource": {"S3Uri": "x"}},
             "CompressionType": "Gzip"}})"}) {

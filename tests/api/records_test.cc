@@ -133,6 +133,15 @@ TEST_F(Dispatch, CreatesAreCreateIfAbsent) {
     EXPECT_EQ(bad.body.find("Could not find model"), std::string::npos) << bad.body;
   }
   EXPECT_EQ(Code(Call("DeleteEndpoint", R"({"EndpointName": "e"})")), "ValidationException");
+  // A model's Environment is a map of strings (a number would have ended the server's deploy
+  // thread before: review of 2026-11-30).
+  for (const char* env : {R"([])", R"("x")", R"({"SAGEMAKER_PROGRAM": 1})"}) {
+    auto bad =
+        Call("CreateModel", std::string(R"({"ModelName": "m", "PrimaryContainer": )") +
+                                R"({"ModelDataUrl": "/nope.tar.gz", "Environment": )" + env + "}}");
+    EXPECT_EQ(Code(bad), "ValidationException") << env;
+    EXPECT_NE(bad.body.find("Environment"), std::string::npos) << bad.body;
+  }
   EXPECT_EQ(Code(Call("UpdateEndpoint", R"({"EndpointName": "e", "EndpointConfigName": "c"})")),
             "ValidationException");
 }
