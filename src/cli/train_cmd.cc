@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "cairn/core/host.h"
 #include "cairn/training/runner.h"
 #include "commands.h"
 
@@ -19,6 +21,7 @@ void OnInterrupt(int) { g_interrupted = true; }
 struct TrainArgs {
   TrainingJobSpec spec;
   std::string store, work_dir, output_compression = "gzip";
+  std::string scheduler = "local", partition, node_work_dir;
   std::vector<std::string> hyperparameters, channels, env, metric_definitions;
   double tick = 1.0;
   int stop_grace = 120;
@@ -51,6 +54,14 @@ int Train(TrainArgs args) {
   options.tick_seconds = args.tick;
   options.stop_grace_seconds = args.stop_grace;
   options.builtin_program = SiblingProgram("cairn-algorithm");
+  if (args.scheduler != "local" && args.scheduler != "slurm")
+    return Fail(Status::InvalidArgument("--scheduler is local or slurm"));
+  options.scheduler = args.scheduler;
+  options.slurm.store_uri = (*registry)->store().uri();
+  options.slurm.cairn_program = SiblingProgram("cairn");
+  options.slurm.partition = args.partition;
+  options.slurm.node_work_root =
+      args.node_work_dir.empty() ? "/tmp/cairn-nodes" : args.node_work_dir;
   const bool many = spec.instance_count > 1;
   // Logs go to stdout, or to stderr when stdout carries the JSON record.
   FILE* log_out = args.json ? stderr : stdout;
@@ -90,6 +101,30 @@ int Train(TrainArgs args) {
   return job->status == TrainingJobStatus::kCompleted || job->status == TrainingJobStatus::kStopped
              ? kExitOk
              : kExitError;
+}
+
+int TrainNode(const std::string& job, NodeOptions o) {
+  // Started by srun in the batch script of the runner (slurm_run.cc): Slurm says which host.
+  auto env = [](const char* k) -> std::string {
+    const char* v = std::getenv(k);
+    return v ? v : "";
+  };
+  if (o.host_index < 0) o.host_index = std::atoi(env("SLURM_NODEID").c_str());
+  if (o.master_addr.empty()) o.master_addr = env("SLURM_LAUNCH_NODE_IPADDR");
+  if (o.master_addr.empty()) o.master_addr = "127.0.0.1";
+  if (o.master_port <= 0) o.master_port = 20000 + std::atoi(env("SLURM_JOB_ID").c_str()) % 20000;
+  o.network_interface = InterfaceFor(o.host_index == 0 ? o.master_addr : "");
+  o.store_uri = StoreUri(o.store_uri);
+  o.builtin_program = SiblingProgram("cairn-algorithm");
+  if (o.work_root.empty()) o.work_root = DataDir("nodes");
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  o.interrupt = &g_interrupted;
+  auto rc = RunTrainingNode(job, o);
+  if (!rc.ok()) return Fail(rc.status());
+  return *rc == 0 ? kExitOk : std::min(*rc, 255);
 }
 
 }  // namespace
@@ -135,7 +170,31 @@ void AddTrainCommands(CLI::App& app, Action* action) {
   t->add_option("--tick", args->tick,
                 "seconds between checkpoint syncs, log uploads and stop checks");
   t->add_flag("--json", args->json, "print the final job record as JSON");
+  t->add_option("--scheduler", args->scheduler,
+                "local (processes here) or slurm (one Slurm job of --instance-count nodes; "
+                "docs/cluster.md)");
+  t->add_option("--partition", args->partition, "Slurm partition (default: the cluster's)");
+  t->add_option("--node-work-dir", args->node_work_dir,
+                "workspaces on the Slurm nodes (default /tmp/cairn-nodes)");
   t->callback([=] { *action = [=] { return Train(*args); }; });
+
+  auto node = std::make_shared<NodeOptions>();
+  auto node_job = std::make_shared<std::string>();
+  node->host_index = -1;
+  node->master_port = 0;
+  auto* n = app.add_subcommand("train-node",
+                               "Run one host of a training job on a cluster node (srun runs it "
+                               "for `cairn train --scheduler slurm`)");
+  n->add_option("JOB", *node_job, "training job name")->required();
+  n->add_option("--store", node->store_uri, "store URI (default $CAIRN_STORE)");
+  n->add_option("--work-dir", node->work_root, "workspaces on this node");
+  n->add_option("--host-index", node->host_index, "0-based host (default $SLURM_NODEID)");
+  n->add_option("--master-addr", node->master_addr,
+                "algo-1's address (default $SLURM_LAUNCH_NODE_IPADDR)");
+  n->add_option("--master-port", node->master_port,
+                "MASTER_PORT (default 20000 + $SLURM_JOB_ID mod 20000)");
+  n->add_option("--tick", node->tick_seconds, "seconds between log and checkpoint uploads");
+  n->callback([=] { *action = [=] { return TrainNode(*node_job, *node); }; });
 }
 
 }  // namespace cairn::cli

@@ -168,7 +168,7 @@ std::map<std::string, std::string> ContractEnvironment(const HostContract& c) {
               {"num_gpus", c.num_gpus},
               {"num_cpus", c.num_cpus},
               {"num_neurons", 0},
-              {"network_interface_name", "lo"},
+              {"network_interface_name", c.network_interface},
               {"resource_config", resource},
               {"input_data_config", input_config},
               {"job_name", c.job_name},

@@ -41,6 +41,7 @@ struct HostContract {
   std::string checkpoint_dir;                          // empty: no checkpoints configured
   int num_cpus = 1, num_gpus = 0;
   std::string master_addr = "127.0.0.1";
+  std::string network_interface = "lo";  // SM_NETWORK_INTERFACE_NAME
   int master_port = 0;
 
   std::string Path(const std::string& rel) const { return root + "/" + rel; }

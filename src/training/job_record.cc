@@ -91,6 +91,7 @@ std::string TrainingJobToJson(const TrainingJob& job) {
             {"ran_on", job.ran_on},
             {"runner", job.runner},
             {"exit_code", job.exit_code},
+            {"scheduler_job", job.scheduler_job},
             {"spec", SpecToJson(job.spec)}};
   return j.dump(2) + "\n";
 }
@@ -148,6 +149,7 @@ Result<TrainingJob> TrainingJobFromJson(const std::string& text) {
     job.ran_on = j.value("ran_on", "");
     job.runner = j.value("runner", "");
     job.exit_code = j.value("exit_code", -1);
+    job.scheduler_job = j.value("scheduler_job", "");
     job.spec = SpecFromJson(j.value("spec", Json::object()));
     return job;
   } catch (const std::exception& e) {

@@ -16,24 +16,11 @@ namespace {
 
 constexpr size_t kMaxPointsPerMetric = 10000;
 
-std::vector<std::string> Command(const JobRun& run, const HostRun& h) {
-  const TrainingJobSpec& spec = run.job.spec;
-  std::vector<std::string> argv;
-  const std::string entry = h.contract.Path("code/" + h.contract.entry_point);
-  if (!spec.algorithm.empty()) {
-    argv = {run.options.builtin_program, spec.algorithm};
-  } else if (fs::path(entry).extension() == ".py") {
-    argv = {spec.python, entry};
-  } else {
-    argv = {entry};
-  }
-  for (auto& a : HyperparameterArgs(spec.hyperparameters)) argv.push_back(std::move(a));
-  return argv;
-}
-
 // Hands complete lines to the log callback and the metric parser; keeps them for the store.
+}  // namespace
+
 void TakeOutput(JobRun& run, HostRun& h, const std::string& bytes, bool final,
-                std::ofstream& local_log) {
+                std::ofstream& local_log, int64_t at_ms) {
   h.partial_line += bytes;
   h.unsent_log += bytes;
   local_log << bytes;
@@ -48,7 +35,7 @@ void TakeOutput(JobRun& run, HostRun& h, const std::string& bytes, bool final,
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (run.options.on_log) run.options.on_log(h.contract.host, line);
     std::vector<MetricPoint> found;
-    run.metrics.Parse(line, NowMs(), &found);
+    run.metrics.Parse(line, at_ms ? at_ms : NowMs(), &found);
     for (auto& m : found) {
       run.job.final_metrics[m.name] = m.value;
       size_t n = 0;
@@ -60,6 +47,8 @@ void TakeOutput(JobRun& run, HostRun& h, const std::string& bytes, bool final,
   }
   h.partial_line.erase(0, start);
 }
+
+namespace {
 
 void FlushLogs(JobRun& run) {
   for (auto& h : run.hosts) {
@@ -83,6 +72,27 @@ void SyncCheckpoints(JobRun& run) {
 
 }  // namespace
 
+std::vector<std::string> ProgramArgv(const TrainingJobSpec& spec, const HostContract& c,
+                                     const std::string& builtin_program) {
+  std::vector<std::string> argv;
+  const std::string entry = c.Path("code/" + c.entry_point);
+  if (!spec.algorithm.empty()) {
+    argv = {builtin_program, spec.algorithm};
+  } else if (fs::path(entry).extension() == ".py") {
+    argv = {spec.python, entry};
+  } else {
+    argv = {entry};
+  }
+  for (auto& a : HyperparameterArgs(spec.hyperparameters)) argv.push_back(std::move(a));
+  return argv;
+}
+
+std::string EntryName(const TrainingJobSpec& spec) {
+  if (!spec.algorithm.empty()) return spec.algorithm;
+  return spec.source_dir.empty() ? fs::path(spec.entry_point).filename().string()
+                                 : spec.entry_point;
+}
+
 Status RunPrograms(JobRun& run) {
   const TrainingJobSpec& spec = run.job.spec;
   std::error_code ec;
@@ -97,7 +107,7 @@ Status RunPrograms(JobRun& run) {
     auto env = spec.environment;
     for (auto& [k, v] : ContractEnvironment(h.contract)) env[k] = v;
     SubprocessOptions po;
-    po.argv = Command(run, h);
+    po.argv = ProgramArgv(spec, h.contract, run.options.builtin_program);
     po.env = std::move(env);
     po.cwd = h.contract.Path("code");
     po.stdout_mode = SubprocessOptions::Stdio::kPipe;  // stdout and stderr: the job's log

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,9 +47,27 @@ struct JobRun {
   void Fail(const std::string& reason);
 };
 
+// The program a host runs, with its arguments: `builtin_program ALGORITHM`, `python ENTRY` or
+// the entry point itself, then the hyperparameters as arguments.
+std::vector<std::string> ProgramArgv(const TrainingJobSpec& spec, const HostContract& c,
+                                     const std::string& builtin_program);
+// The program's file name in code/: the entry point (relative to the source folder when there is
+// one), or the built-in algorithm's name.
+std::string EntryName(const TrainingJobSpec& spec);
+
+// Takes a host's output: complete lines go to on_log and the metric parser (points stamped
+// `at_ms`, 0 = now), the bytes to `local_log` and to h.unsent_log (for the store).
+void TakeOutput(JobRun& run, HostRun& h, const std::string& bytes, bool final,
+                std::ofstream& local_log, int64_t at_ms = 0);
+
 // Phases of RunTrainingJob.
 Status PrepareWorkspaces(JobRun& run);  // Starting + Downloading
 Status RunPrograms(JobRun& run);        // Training: until every program has ended
 void FinishJob(JobRun& run);            // Uploading + the final status
+// The same two middle phases when a cluster scheduler runs the hosts (slurm_run.cc): the code
+// and local channels staged in the store, one Slurm job of N nodes submitted, then watched
+// until it ends, with algo-1's model brought back for FinishJob.
+Status StageAndSubmitSlurmJob(JobRun& run);
+Status WatchSlurmJob(JobRun& run);
 
 }  // namespace cairn::training

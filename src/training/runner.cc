@@ -98,10 +98,8 @@ Status PrepareWorkspaces(JobRun& run) {
   const int port = net::FreeLocalPort();
   const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   // The program: a built-in algorithm, or the entry point inside the source folder (or alone).
-  std::string entry_name = spec.algorithm;
+  const std::string entry_name = EntryName(spec);
   if (spec.algorithm.empty()) {
-    entry_name =
-        spec.source_dir.empty() ? fs::path(spec.entry_point).filename().string() : spec.entry_point;
     const std::string code_src = spec.source_dir.empty() ? spec.entry_point : spec.source_dir;
     if (!fs::exists(code_src))
       return Status::NotFound("entry point " + code_src + " does not exist");
@@ -214,9 +212,13 @@ Result<TrainingJob> RunTrainingJob(Registry& registry, const TrainingJobSpec& sp
   if (options.on_status) options.on_status(job);
   run.job_dir = (fs::absolute(options.work_root) / job.name).string();
 
-  Status st = PrepareWorkspaces(run);
-  if (st.ok()) {
-    st = RunPrograms(run);
+  Status st;
+  if (options.scheduler == "slurm") {
+    st = StageAndSubmitSlurmJob(run);
+    if (st.ok()) st = WatchSlurmJob(run);
+  } else {
+    st = PrepareWorkspaces(run);
+    if (st.ok()) st = RunPrograms(run);
   }
   if (!st.ok()) run.Fail("ClientError: " + st.message());
   FinishJob(run);

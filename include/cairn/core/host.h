@@ -20,4 +20,9 @@ int64_t CurrentPid();
 // (kill(2)). A pid reused by another process counts as alive (the safe answer for locks).
 bool ProcessAlive(int64_t pid);
 
+// The network interface that carries `ipv4` (an address of this host, dotted quad), by
+// getifaddrs(3); else the first interface that is up, not loopback and has an IPv4 address;
+// else "lo". What SM_NETWORK_INTERFACE_NAME names for a host of a training job.
+std::string InterfaceFor(const std::string& ipv4);
+
 }  // namespace cairn

@@ -76,6 +76,14 @@ inline std::string JobsPrefix() { return "training/jobs/"; }
 inline std::string JobKey(const std::string& job) { return JobsPrefix() + job + ".json"; }
 inline std::string JobLogsPrefix(const std::string& job) { return "training/logs/" + job + "/"; }
 inline std::string JobStopKey(const std::string& job) { return "training/stop/" + job; }
+// A job run by a cluster scheduler: what the submitter stages for the nodes (code, local channels)
+// and what the nodes hand back (algo-1's model and output data, each host's result).
+inline std::string JobInputsPrefix(const std::string& job) {
+  return "training/inputs/" + job + "/";
+}
+inline std::string JobOutputsPrefix(const std::string& job) {
+  return "training/outputs/" + job + "/";
+}
 
 // Endpoints' logs (cairn server): log pieces of each instance, stream "<variant>/<instance>".
 inline std::string EndpointLogsPrefix(const std::string& endpoint) {

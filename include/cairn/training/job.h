@@ -84,6 +84,8 @@ struct TrainingJob {
   std::string ran_on;                          // user@host of the runner
   std::string runner;  // who runs it ("" = cairn train; "cairn-server:<work dir>" = the API)
   int exit_code = -1;
+  // The cluster scheduler's job when one runs the hosts ("slurm:<id>"), else "".
+  std::string scheduler_job;
   TrainingJobSpec spec;
 };
 
