@@ -9,6 +9,7 @@ set -euo pipefail
 cmd=${1:?usage: s3-server.sh start|stop DIR [PORT]}
 dir=${2:?usage: s3-server.sh start|stop DIR [PORT]}
 port=${3:-7480}
+addr=${CAIRN_S3_ADDR:-127.0.0.1}  # where radosgw listens (the cluster tests use their bridge's)
 access_key=cairn-test-access
 secret_key=cairn-test-secret
 
@@ -76,8 +77,8 @@ memstore device bytes = ${CAIRN_S3_MEMORY_BYTES:-6442450944}
 osd op num shards = 1
 osd op num threads per shard = 2
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
-rgw dns name = 127.0.0.1
+rgw frontends = beast endpoint=$addr:$port tcp_nodelay=1
+rgw dns name = $addr
 rgw gc obj min wait = 5
 rgw gc processor period = 5
 # Server-side encryption as AWS S3 offers it (the SageMaker SDK uploads with aws:kms): RGW's
@@ -103,24 +104,24 @@ CONF
   done
   radosgw -c "$c" -n client.rgw </dev/null >>"$dir/log/daemons.log" 2>&1
   for _ in $(seq 600); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+    curl -s -o /dev/null "http://$addr:$port/" && break
     sleep 0.1
   done
-  curl -s -o /dev/null "http://127.0.0.1:$port/" || { echo "s3-server: radosgw did not start; logs in $dir/log" >&2; exit 1; }
+  curl -s -o /dev/null "http://$addr:$port/" || { echo "s3-server: radosgw did not start; logs in $dir/log" >&2; exit 1; }
   timeout 60 radosgw-admin -c "$c" -n client.admin user create --uid cairn --display-name cairn \
     --access-key "$access_key" --secret-key "$secret_key" </dev/null >/dev/null 2>>"$dir/log/admin.log"
   # Buckets named in CAIRN_S3_BUCKETS (space-separated) are created empty.
   for b in ${CAIRN_S3_BUCKETS:-}; do
     curl -sf -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access_key:$secret_key" \
       -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
-      "http://127.0.0.1:$port/$b" >/dev/null || { echo "s3-server: cannot create bucket $b" >&2; exit 1; }
+      "http://$addr:$port/$b" >/dev/null || { echo "s3-server: cannot create bucket $b" >&2; exit 1; }
   done
   cat <<ENV
 export AWS_ACCESS_KEY_ID=$access_key
 export AWS_SECRET_ACCESS_KEY=$secret_key
 export AWS_REGION=us-east-1
-export AWS_ENDPOINT_URL=http://127.0.0.1:$port
-export CAIRN_TEST_S3_ENDPOINT=http://127.0.0.1:$port
+export AWS_ENDPOINT_URL=http://$addr:$port
+export CAIRN_TEST_S3_ENDPOINT=http://$addr:$port
 export CAIRN_TEST_S3_KMS_KEY_ID=cairn-test-key
 ENV
 }
@@ -134,10 +135,11 @@ rgw_stop() {
   kill -9 "$pid" 2>/dev/null || true
 }
 rgw_start() {
-  port=$(sed -n 's/.*endpoint=127.0.0.1:\([0-9]*\).*/\1/p' "$dir/ceph.conf")
+  port=$(sed -n 's/.*endpoint=[^ ]*:\([0-9]*\).*/\1/p' "$dir/ceph.conf")
+  addr=$(sed -n 's/.*endpoint=\([^ ]*\):[0-9]*.*/\1/p' "$dir/ceph.conf")
   radosgw -c "$dir/ceph.conf" -n client.rgw </dev/null >>"$dir/log/daemons.log" 2>&1
   for _ in $(seq 600); do
-    curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0
+    curl -s -o /dev/null "http://$addr:$port/" && return 0
     sleep 0.1
   done
   echo "s3-server: radosgw did not restart" >&2

@@ -38,6 +38,39 @@ Status FetchSource(const std::string& uri, const std::string& dir) {
   return st;
 }
 
+RunnerOptions TrainingRunnerOptions(const Context& c) {
+  RunnerOptions ro;
+  ro.work_root = c.options.work_root + "/jobs";
+  ro.builtin_program = c.options.builtin_program;
+  ro.runner = "cairn-server:" + c.options.work_root;
+  ro.interrupt = c.stop_jobs;  // a server shutdown stops a local job (SIGTERM, then SIGKILL)
+  ro.scheduler = c.options.scheduler;
+  ro.slurm.store_uri = c.registry.store().uri();
+  ro.slurm.cairn_program = c.options.cairn_program;
+  ro.slurm.partition = c.options.slurm_partition;
+  ro.slurm.node_work_root = c.options.node_work_root;
+  if (ro.scheduler == "slurm") {  // Slurm jobs outlive the server: it only lets go of them
+    ro.interrupt = nullptr;
+    ro.abandon = c.stop_jobs;
+  }
+  return ro;
+}
+
+// Watches a Slurm job again (its runner, a thread of a server now gone, left it running).
+void ResumeTrainingJob(Context& c, const std::string& name) {
+  Registry* registry = &c.registry;
+  Gate* gate = c.training_jobs;
+  if (!gate->Enter()) return;
+  RunnerOptions ro = TrainingRunnerOptions(c);
+  std::thread([registry, gate, name, ro] {
+    auto job = ResumeSlurmTrainingJob(*registry, name, ro);
+    if (!job.ok())
+      std::fprintf(stderr, "cairn server: cannot take training job %s over: %s\n", name.c_str(),
+                   job.status().ToString().c_str());
+    gate->Leave();
+  }).detach();
+}
+
 Status FailOrphanedTrainingJobs(Context& c) {
   JobStore jobs(c.registry.store());
   CAIRN_ASSIGN_OR_RETURN(const auto names, jobs.ListNames());
@@ -45,6 +78,10 @@ Status FailOrphanedTrainingJobs(Context& c) {
   for (const auto& n : names) {
     auto j = jobs.Load(n);
     if (!j.ok() || j->runner != me || IsTerminal(j->status)) continue;
+    if (j->scheduler_job.rfind("slurm:", 0) == 0) {  // still running on the cluster
+      ResumeTrainingJob(c, n);
+      continue;
+    }
     // Its runner was a thread of this server's previous process, which is gone.
     const int64_t now = NowMs();
     if (!j->transitions.empty() && j->transitions.back().end_ms == 0)
@@ -144,14 +181,10 @@ Result<Json> CreateTrainingJob(Context& c, const Json& in) {
   // The runner takes the name (create-if-absent) before anything else; answer once it has.
   auto created = std::make_shared<std::promise<Status>>();
   auto told = std::make_shared<std::atomic<bool>>(false);
-  RunnerOptions ro;
-  ro.work_root = c.options.work_root + "/jobs";
-  ro.builtin_program = c.options.builtin_program;
-  ro.runner = "cairn-server:" + c.options.work_root;
+  RunnerOptions ro = TrainingRunnerOptions(c);
   ro.on_status = [created, told](const TrainingJob&) {
     if (!told->exchange(true)) created->set_value(Status::OK());
   };
-  ro.interrupt = c.stop_jobs;  // a server shutdown stops the job (SIGTERM, then SIGKILL)
   Registry* registry = &c.registry;
   Gate* gate = c.training_jobs;
   if (!gate->Enter()) return Status::Internal("cairn server is stopping");

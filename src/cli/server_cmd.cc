@@ -31,6 +31,11 @@ void AddServerCommands(CLI::App& app, Action* action) {
   s->add_option("--credentials", *file,
                 "file of 'ACCESS_KEY SECRET_KEY' lines; or $CAIRN_SERVER_ACCESS_KEY / "
                 "$CAIRN_SERVER_SECRET_KEY");
+  s->add_option("--scheduler", o->scheduler,
+                "where training jobs run: local (default) or slurm (docs/cluster.md)");
+  s->add_option("--partition", o->slurm_partition, "Slurm partition (default: the cluster's)");
+  s->add_option("--node-work-dir", o->node_work_root,
+                "workspaces on the Slurm nodes (default /tmp/cairn-nodes)");
   s->callback([=] {
     *action = [=] {
       ApiServerOptions opts = *o;
@@ -41,6 +46,10 @@ void AddServerCommands(CLI::App& app, Action* action) {
       if (opts.work_root.empty()) opts.work_root = DataDir("server");
       opts.builtin_program = SiblingProgram("cairn-algorithm");
       opts.serve_program = SiblingProgram("cairn-serve");
+      opts.cairn_program = SiblingProgram("cairn");
+      if (opts.node_work_root.empty()) opts.node_work_root = "/tmp/cairn-nodes";
+      if (opts.scheduler != "local" && opts.scheduler != "slurm")
+        return Fail(Status::InvalidArgument("--scheduler is local or slurm"));
       if (!file->empty()) {
         std::ifstream in(*file);
         if (!in) return Fail(Status::NotFound("cannot read " + *file));

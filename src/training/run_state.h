@@ -38,6 +38,7 @@ struct JobRun {
   std::vector<HostRun> hosts;
   MetricParser metrics;
   std::string stop_reason;  // "" = not stopping; "Stopped" or "MaxRuntimeExceeded"
+  bool abandoned = false;   // the runner let go of a Slurm job that still runs
 
   // Ends the current secondary status and enters `status` (saving the record).
   void Transition(const std::string& status, const std::string& message);

@@ -175,6 +175,9 @@ Status PrepareWorkspaces(JobRun& run) {
 Result<TrainingJob> RunTrainingJob(Registry& registry, const TrainingJobSpec& spec_in,
                                    const RunnerOptions& options) {
   CAIRN_RETURN_IF_ERROR(ValidateTrainingJobSpec(spec_in));
+  if (options.scheduler != "local" && options.scheduler != "slurm")
+    return Status::InvalidArgument("unknown scheduler '" + options.scheduler +
+                                   "' (there are: local, slurm)");
   TrainingJobSpec spec = spec_in;
   if (spec.base_job_name.empty()) {
     spec.base_job_name =
@@ -216,6 +219,7 @@ Result<TrainingJob> RunTrainingJob(Registry& registry, const TrainingJobSpec& sp
   if (options.scheduler == "slurm") {
     st = StageAndSubmitSlurmJob(run);
     if (st.ok()) st = WatchSlurmJob(run);
+    if (run.abandoned) return run.job;
   } else {
     st = PrepareWorkspaces(run);
     if (st.ok()) st = RunPrograms(run);

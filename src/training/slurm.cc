@@ -147,6 +147,25 @@ Status SlurmClient::Signal(const std::string& id, const std::string& sig) {
   return Run("scancel", {"--signal=" + sig, id}).status();
 }
 
+Result<std::string> SlurmClient::DownNodes(const std::string& nodelist) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string out,
+                         Run("sinfo", {"-h", "-N", "-n", nodelist, "-t", "down,drain,fail", "-o",
+                                       "%N|%T|%E"}));
+  std::string found;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t nl = out.find('\n', start);
+    const std::string line = out.substr(start, nl == std::string::npos ? nl : nl - start);
+    start = nl == std::string::npos ? out.size() : nl + 1;
+    const size_t a = line.find('|'), b = line.find('|', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    found += (found.empty() ? "" : ", ") + line.substr(0, a) + " (" + line.substr(a + 1, b - a - 1);
+    const std::string why = line.substr(b + 1);
+    found += (why.empty() || why == "none" ? "" : ": " + why) + ")";
+  }
+  return found;
+}
+
 Status SlurmClient::Cancel(const std::string& id) { return Run("scancel", {id}).status(); }
 
 }  // namespace cairn::training

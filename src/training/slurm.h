@@ -49,6 +49,9 @@ class SlurmClient {
   Result<SlurmJobInfo> Query(const std::string& id);
   // scancel --signal=SIG ID: the signal reaches every step's tasks, not the batch shell.
   Status Signal(const std::string& id, const std::string& sig);
+  // Nodes of `nodelist` ("c[1-2]") that are down, drained or failed, each "name (STATE: reason)",
+  // joined with ", "; "" when none is.
+  Result<std::string> DownNodes(const std::string& nodelist);
   // scancel ID: the job ends CANCELLED (tasks get SIGTERM, then SIGKILL after KillWait).
   Status Cancel(const std::string& id);
 

@@ -187,6 +187,11 @@ Status WatchSlurmJob(JobRun& run) {
     }
     read_logs(false);
     if (q.ok() && meaning.ended) break;
+    if (run.options.abandon && run.options.abandon->load()) {
+      run.abandoned = true;
+      run.Save();
+      return Status::OK();
+    }
     if (run.options.interrupt && run.options.interrupt->load()) stop("Stopped");
     auto requested = run.jobs.StopRequested(run.job.name);
     if (requested.ok() && *requested) stop("Stopped");
@@ -231,6 +236,10 @@ Status WatchSlurmJob(JobRun& run) {
       std::string reason = meaning.failure;
       if (info.state == "FAILED" && reported == 0)
         reason = "InternalServerError: the Slurm job failed before its hosts started";
+      if (info.state == "NODE_FAIL" || info.state == "BOOT_FAIL") {
+        auto down = slurm.DownNodes(info.nodes);
+        if (down.ok() && !down->empty()) reason += ": " + *down;
+      }
       reason += " (" + where + " ended " + info.state;
       if (!info.reason.empty() && info.reason != "None") reason += ", reason " + info.reason;
       reason += "; batch output: " + run.options.slurm.node_work_root + "/" + run.job.name +
@@ -272,6 +281,7 @@ Result<TrainingJob> ResumeSlurmTrainingJob(Registry& registry, const std::string
   run.job_dir = (fs::absolute(options.work_root) / run.job.name).string();
   if (run.job.status == TrainingJobStatus::kStopping) run.stop_reason = "Stopped";
   Status st = WatchSlurmJob(run);
+  if (run.abandoned) return run.job;
   if (!st.ok()) run.Fail("ClientError: " + st.message());
   FinishJob(run);
   return run.job;

@@ -27,6 +27,12 @@ struct ApiServerOptions {
   // sagemaker_program of the submitted source; anything else: that built-in algorithm).
   std::map<std::string, std::string> images = {{"pytorch", "script"},
                                                {"linear-learner", "linear-learner"}};
+  // Where CreateTrainingJob runs the hosts: "local" (processes of this server) or "slurm" (one
+  // Slurm job of InstanceCount nodes; docs/cluster.md).
+  std::string scheduler = "local";
+  std::string slurm_partition;    // "" = the cluster's default
+  std::string node_work_root;     // workspaces on the Slurm nodes
+  std::string cairn_program;      // the cairn command, as the nodes run it
 };
 
 // Serves until SIGTERM / SIGINT.

@@ -42,6 +42,9 @@ struct RunnerOptions {
   const std::atomic<bool>* interrupt = nullptr;
   // Stamps the record's heartbeat (TrainingJob::heartbeat_ms) each time it is saved.
   const Clock* clock = &Clock::System();
+  // Set when the runner must let go of a Slurm job without ending it (cairn server shutting down):
+  // the record stays InProgress for ResumeSlurmTrainingJob. Local jobs ignore it.
+  const std::atomic<bool>* abandon = nullptr;
   // "local" (the hosts are processes of this machine) or "slurm".
   std::string scheduler = "local";
   SlurmOptions slurm;
