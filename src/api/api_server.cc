@@ -76,6 +76,7 @@ Status RunApiServer(const ApiServerOptions& options) {
         }));
     // Endpoints come back only once the port is ours: a server that cannot listen changes nothing.
     CAIRN_RETURN_IF_ERROR(endpoints.Restore());
+    endpoints.StartHealthChecks();
     std::fprintf(stderr, "cairn server: SageMaker API on http://%s:%d (store %s)\n",
                  options.host.c_str(), options.port, options.store.c_str());
     std::thread stopper([&] {

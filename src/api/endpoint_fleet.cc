@@ -4,12 +4,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <set>
 #include <thread>
 
 #include "cairn/core/clock.h"
 #include "cairn/net/port.h"
 #include "cairn/registry/layout.h"
+#include "cairn/training/slurm.h"
 #include "records.h"
 
 namespace cairn::api {
@@ -18,6 +20,12 @@ namespace {
 
 constexpr double kDrainSeconds = 90;      // an old instance's requests in flight (60 s each)
 constexpr int kLoadTimeoutSeconds = 600;  // SageMaker's container start-up health check
+
+double Uniform01() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
 }  // namespace
 
 InstanceLogs InstanceLogs::ForEndpoint(const std::string& endpoint, const std::string& variant) {
@@ -61,7 +69,33 @@ Instance::~Instance() {
 }
 
 std::shared_ptr<Instance> Variant::Next() const {
+  for (size_t tries = 0; tries < instances.size(); ++tries) {
+    auto& inst = instances[next.fetch_add(1, std::memory_order_relaxed) % instances.size()];
+    if (!inst->dead.load()) return inst;
+  }
   return instances[next.fetch_add(1, std::memory_order_relaxed) % instances.size()];
+}
+
+std::vector<Backend> Variant::Backends() const {
+  std::vector<Backend> out;
+  for (const auto& inst : instances)
+    if (!inst->dead.load()) out.push_back({inst->id, inst->address, inst->port});
+  return out;
+}
+
+Result<std::shared_ptr<LoadBalancer>> StartLoadBalancer(Context& c, const std::string& endpoint,
+                                                        const std::string& variant) {
+  if (c.options.load_balancer.empty()) return std::shared_ptr<LoadBalancer>();
+  if (c.options.load_balancer != "haproxy")
+    return Status::InvalidArgument("unknown load balancer " + c.options.load_balancer);
+  char suffix[24];
+  std::snprintf(suffix, sizeof(suffix), "%llx", static_cast<unsigned long long>(NowMs()));
+  CAIRN_ASSIGN_OR_RETURN(
+      auto lb, LoadBalancer::Start(c.options.haproxy_program,
+                                   c.options.work_root + "/lb/" + endpoint + "-" + variant + "-" +
+                                       suffix + "-" + std::to_string(net::FreeLocalPort()),
+                                   c.options.lb_bind_address));
+  return std::shared_ptr<LoadBalancer>(std::move(lb));
 }
 
 double Fleet::TotalWeight() const {
@@ -91,28 +125,28 @@ const Variant* Fleet::Pick(const std::string& target, double u) const {
 
 Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& spec,
                                                  const InstanceLogs& logs, const Json& environment,
-                                                 const std::function<bool()>& cancelled) {
+                                                 const std::function<bool()>& cancelled,
+                                                 const std::string& exclude_node) {
   auto model = RecordStore<ModelRecord>(c.registry.store()).Get(spec.model);
   if (model.status().code() == Status::Code::kNotFound)
     return Status::InvalidArgument("Could not find model \"" + c.Arn("model", spec.model) + "\".");
   if (!model.ok()) return model.status().WithContext("model " + spec.model);
   auto inst = std::make_shared<Instance>();
   inst->ref = model->ref;
-  inst->port = net::FreeLocalPort();
+  const bool slurm = c.options.scheduler == "slurm";
+  // On a Slurm node no port can be checked from here: one at random, and a launch that finds it
+  // taken fails and is tried again.
+  inst->port = slurm ? 30000 + static_cast<int>(Uniform01() * 10000) : net::FreeLocalPort();
   char id[40];
   std::snprintf(id, sizeof(id), "i-%011llx%05x", static_cast<unsigned long long>(NowMs()),
                 static_cast<unsigned>(inst->port));
   inst->id = id;
   SubprocessOptions o;
-  o.argv = {c.options.serve_program,
-            model->ref,
-            "--store",
-            c.options.store,
-            "--port",
-            std::to_string(inst->port),
-            "--poll",
-            "3600",
-            "--max-payload-mb",
+  o.argv = {c.options.serve_program, model->ref, "--store", c.options.store, "--port",
+            std::to_string(inst->port), "--poll",
+            // An alias is looked at every second: a move reaches every instance, each
+            // swapping with no failed request; a version never changes.
+            model->ref.find('@') != std::string::npos ? "1" : "3600", "--max-payload-mb",
             std::to_string(spec.max_payload_mb)};
   Json env = model->environment;
   if (environment.is_object()) env.update(environment);
@@ -137,13 +171,45 @@ Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& 
   o.death_signal = SIGTERM;
   o.stdout_mode = SubprocessOptions::Stdio::kPipe;
   o.stderr_to_stdout = true;
+  const std::string job_name = "cairn-endpoint-" + inst->id;
+  if (slurm) {
+    // A job step of one task on a node Slurm picks; srun relays its output here and passes a
+    // SIGTERM on to it, and ends when it does.
+    o.argv.insert(o.argv.end(), {"--host", "0.0.0.0"});
+    std::vector<std::string> srun = {"/usr/bin/srun",          "--nodes=1", "--ntasks=1",
+                                     "--job-name=" + job_name, "--quiet",   "--kill-on-bad-exit=1"};
+    // Nodes to avoid (a dead instance's, or those of the variant's other instances): only if
+    // another node takes the step within 10 s.
+    if (!exclude_node.empty())
+      srun.insert(srun.end(), {"--exclude=" + exclude_node, "--immediate=10"});
+    if (!c.options.slurm_partition.empty())
+      srun.push_back("--partition=" + c.options.slurm_partition);
+    o.argv.insert(o.argv.begin(), srun.begin(), srun.end());
+  }
   CAIRN_ASSIGN_OR_RETURN(inst->process, Subprocess::Start(o));
   inst->log = std::make_unique<LogPump>(c.registry.store(), logs.prefix,
                                         logs.stream_prefix + inst->id, *inst->process);
-  const std::string ping = "http://127.0.0.1:" + std::to_string(inst->port) + "/ping";
   const std::string see = "; its output is in log group " + logs.group;
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(kLoadTimeoutSeconds);
+  if (slurm) {  // where Slurm put it
+    training::SlurmClient sc("/usr/bin");
+    for (;;) {
+      if (inst->process->Poll())
+        return Status::Internal("the Slurm step of the model server ended while starting (" +
+                                inst->process->Describe() + ")" + see);
+      auto node = sc.NodeOfJobNamed(job_name);
+      if (node.ok()) {
+        CAIRN_ASSIGN_OR_RETURN(inst->address, sc.NodeAddress(*node));
+        inst->node = *node;
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline || cancelled())
+        return Status::Internal("Slurm did not place the model server" + see);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  const std::string ping = inst->url() + "/ping";
   for (;;) {
     if (inst->process->Poll())
       return Status::Internal("the model server exited while loading " + model->ref + " (" +
@@ -161,9 +227,19 @@ Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& 
 Result<std::shared_ptr<Instance>> LaunchInstanceSafely(Context& c, const VariantSpec& spec,
                                                        const InstanceLogs& logs,
                                                        const Json& environment,
-                                                       const std::function<bool()>& cancelled) {
+                                                       const std::function<bool()>& cancelled,
+                                                       const std::string& exclude_node) {
   try {
-    return LaunchInstance(c, spec, logs, environment, cancelled);
+    // A Slurm instance whose random port was taken on its node: another port, up to 3 times.
+    // The nodes to avoid are avoided on the first try only.
+    Result<std::shared_ptr<Instance>> r = Status::Internal("not launched");
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      r = LaunchInstance(c, spec, logs, environment, cancelled, attempt == 0 ? exclude_node : "");
+      if (r.ok() || c.options.scheduler != "slurm" || cancelled() ||
+          r.status().code() != Status::Code::kInternal)
+        break;
+    }
+    return r;
   } catch (const Json::exception& e) {  // a model's Environment of the wrong shape
     return Status::InvalidArgument("model " + spec.model + ": " + e.what());
   } catch (const std::exception& e) {  // std::filesystem and the like
@@ -202,7 +278,20 @@ Result<std::shared_ptr<const Fleet>> BuildFleet(Context& c, const std::string& e
     }
     variants.push_back(v);
   }
-  {
+  if (c.options.scheduler == "slurm") {
+    // One after another, each on a node the variant's instances do not use yet when there is
+    // one: replicas spread over hosts, so one host lost takes one replica.
+    for (Slot& slot : to_launch) {
+      std::string used;
+      for (const auto& inst : slot.variant->instances)
+        if (inst && !inst->node.empty()) used += (used.empty() ? "" : ",") + inst->node;
+      slot.launched = LaunchInstanceSafely(
+          c, slot.variant->spec, InstanceLogs::ForEndpoint(endpoint, slot.variant->spec.name),
+          Json::object(), cancelled, used);
+      if (!slot.launched.ok()) break;
+      slot.variant->instances[slot.index] = *slot.launched;
+    }
+  } else {
     std::vector<std::thread> threads;
     for (Slot& slot : to_launch)
       threads.emplace_back([&c, &endpoint, &cancelled, &slot] {
@@ -217,6 +306,17 @@ Result<std::shared_ptr<const Fleet>> BuildFleet(Context& c, const std::string& e
     slot.variant->instances[slot.index] = *slot.launched;
   }
   for (size_t i = 0; i < variants.size(); ++i) {
+    // The load balancer of a variant kept (same name and model) is kept with its instances.
+    if (reuse)
+      for (const auto& o : reuse->variants)
+        if (o->spec.name == variants[i]->spec.name && o->spec.model == variants[i]->spec.model)
+          variants[i]->lb = o->lb;
+    if (!variants[i]->lb) {
+      CAIRN_ASSIGN_OR_RETURN(variants[i]->lb,
+                             StartLoadBalancer(c, endpoint, variants[i]->spec.name));
+    }
+    if (variants[i]->lb)
+      CAIRN_RETURN_IF_ERROR(variants[i]->lb->SetServers(variants[i]->Backends()));
     fleet->variants.push_back(variants[i]);
     fleet->weights.push_back(specs[i].weight);
   }

@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "cairn/core/subprocess.h"
+#include "load_balancer.h"
 #include "log_pump.h"
 
 namespace cairn::api {
@@ -33,9 +34,14 @@ constexpr int kMaxLocalInstances = 8;
 Result<std::vector<VariantSpec>> ParseVariants(const Json& production_variants);
 
 struct Instance {
-  std::unique_ptr<Subprocess> process;  // cairn-serve
+  std::unique_ptr<Subprocess> process;  // cairn-serve, or srun running it on a Slurm node
   std::unique_ptr<LogPump> log;         // its output, to /aws/sagemaker/Endpoints/<name>
+  std::string address = "127.0.0.1";    // where it listens
+  std::string node;                     // the Slurm node it runs on ("" = this server)
   int port = 0;
+  std::atomic<bool> dead{false};  // found dead: out of rotation, being replaced
+  int64_t down_since_ms = 0;      // when its load balancer first saw it DOWN (0: up)
+  std::string url() const { return "http://" + address + ":" + std::to_string(port); }
   std::string id;   // "i-<hex>": its log stream is "<variant>/<id>"
   std::string ref;  // the registry version it serves
   // SIGTERM, then waits for its requests in flight (up to 90 s), then stores its last output.
@@ -45,8 +51,13 @@ struct Instance {
 struct Variant {
   VariantSpec spec;
   std::vector<std::shared_ptr<Instance>> instances;  // never empty
-  // The next instance, round robin.
+  std::shared_ptr<LoadBalancer> lb;  // in front of the instances (null: none configured)
+  // The next instance not known dead, round robin (any instance if all are).
   std::shared_ptr<Instance> Next() const;
+  // Where a request goes: the load balancer's URL, else the next instance's.
+  std::string Url() const { return lb ? lb->url() : Next()->url(); }
+  // The load balancer's servers: the instances not known dead.
+  std::vector<Backend> Backends() const;
   mutable std::atomic<uint64_t> next{0};
 };
 
@@ -72,16 +83,24 @@ struct InstanceLogs {
 // check, or until `cancelled()` says the server is stopping). kInvalidArgument for a model that
 // does not exist or whose code cannot be fetched; kInternal when the server exits or does not
 // load in time (naming the log group that holds its output).
+// With Slurm placing instances, `exclude_node` lists nodes not to use ("c1,c2"; "" = any), if
+// another can take the instance within 10 s.
 Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& spec,
                                                  const InstanceLogs& logs, const Json& environment,
-                                                 const std::function<bool()>& cancelled);
+                                                 const std::function<bool()>& cancelled,
+                                                 const std::string& exclude_node = "");
 
 // LaunchInstance, with any exception it meets (a model's Environment of the wrong JSON shape, a
 // filesystem error) returned as a Status: for the threads that launch instances.
 Result<std::shared_ptr<Instance>> LaunchInstanceSafely(Context& c, const VariantSpec& spec,
                                                        const InstanceLogs& logs,
                                                        const Json& environment,
-                                                       const std::function<bool()>& cancelled);
+                                                       const std::function<bool()>& cancelled,
+                                                       const std::string& exclude_node = "");
+
+// Starts the load balancer of a variant of `endpoint` when one is configured (else null).
+Result<std::shared_ptr<LoadBalancer>> StartLoadBalancer(Context& c, const std::string& endpoint,
+                                                        const std::string& variant);
 
 // The fleet for `config` with `spec`'s variants: instances of `reuse` whose variant keeps its
 // name and model are kept (as many as wanted), the others launched, all at once. The first

@@ -27,6 +27,7 @@ double Uniform() {
 }  // namespace
 
 EndpointHosts::~EndpointHosts() {
+  health_.reset();   // no health check runs from here on
   deploys_.Close();  // deploys in flight see the gate closed and give up
   std::map<std::string, std::shared_ptr<const Routing>> live;
   {
@@ -373,6 +374,24 @@ Json VariantsJson(const Fleet& fleet, double share, const Json& desired, const c
               {"DeployedImages", Json::array({{{"SpecifiedImage", "cairn-serve"},
                                                {"ResolvedImage", v.instances[0]->ref}}})}};
     if (status) j["VariantStatus"] = Json::array({{{"Status", status}}});
+    // cairn's addition (boto3 ignores fields it does not know): each instance and its health.
+    std::vector<BackendState> states;
+    if (v.lb) {
+      auto s = v.lb->States();
+      if (s.ok()) states = std::move(*s);
+    }
+    Json instances = Json::array();
+    for (const auto& inst : v.instances) {
+      std::string health = inst->dead.load() ? "Replacing" : "Healthy";
+      for (const auto& st : states)
+        if (st.name == inst->id && !st.up() && !inst->dead.load()) health = "Unhealthy";
+      instances.push_back({{"InstanceId", inst->id},
+                           {"Address", inst->url()},
+                           {"Node", inst->node.empty() ? "local" : inst->node},
+                           {"Health", health}});
+    }
+    j["Instances"] = std::move(instances);
+    if (v.lb) j["LoadBalancerUrl"] = v.lb->url();
     out.push_back(std::move(j));
   }
   return out;
@@ -387,6 +406,10 @@ void EndpointHosts::Describe(const std::string& endpoint, Json& out) {
     if (auto it = live_.find(endpoint); it != live_.end()) routing = it->second;
   }
   if (!routing) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = events_.find(endpoint); it != events_.end()) out["InstanceEvents"] = it->second;
+  }
   auto record = records().Get(endpoint);
   const Json desired = record.ok() ? record->desired : Json::object();
   if (record.ok() && !record->deployment.is_null())
@@ -448,10 +471,9 @@ net::HttpResponse EndpointHosts::Invoke(const std::string& name, const net::Http
   if (!req.Header("accept").empty()) headers.emplace_back("Accept", req.Header("accept"));
   if (const std::string attrs = req.Header("x-amzn-sagemaker-custom-attributes"); !attrs.empty())
     headers.emplace_back("X-Amzn-SageMaker-Custom-Attributes", attrs);
-  std::shared_ptr<Instance> inst = variant->Next();
   const auto sent = std::chrono::steady_clock::now();
-  auto res = c_.http.Send("POST", "http://127.0.0.1:" + std::to_string(inst->port) + "/invocations",
-                          req.body, headers, kInvokeTimeoutSeconds);
+  auto res = c_.http.Send("POST", variant->Url() + "/invocations", req.body, headers,
+                          kInvokeTimeoutSeconds);
   const auto answered = std::chrono::steady_clock::now();
   auto us = [](auto d) {
     return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());

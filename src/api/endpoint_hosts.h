@@ -45,6 +45,10 @@ class EndpointHosts {
   Status Remove(const std::string& endpoint);
   // Deploys every endpoint recorded as not Failed (after a restart).
   Status Restore();
+  // Starts looking at every instance once a second: one whose process ended, or that its load
+  // balancer has seen DOWN for kDownSeconds, is taken out of rotation and replaced (on another
+  // node, with Slurm), and the endpoint's InstanceEvents say so (endpoint_health.cc).
+  void StartHealthChecks();
   // Adds to a DescribeEndpoint answer: ProductionVariants (VariantName, CurrentWeight,
   // DesiredWeight, CurrentInstanceCount, DesiredInstanceCount, DeployedImages; weights scaled by
   // the old fleet's share while a deployment runs) and, during a deployment,
@@ -71,6 +75,12 @@ class EndpointHosts {
   // Sets the endpoint's routing if `blue` still serves it; false if not (deleted meanwhile).
   bool Route(const std::string& endpoint, const std::shared_ptr<const Fleet>& blue,
              const std::shared_ptr<const Fleet>& green, double green_share, Json progress);
+  // The health check's tick, and the replacement of one dead instance (its own thread).
+  void CheckHealth();
+  void Replace(const std::string& endpoint, std::shared_ptr<const Fleet> fleet,
+               std::shared_ptr<const Variant> variant, std::shared_ptr<Instance> dead,
+               const std::string& why);
+  void Event(const std::string& endpoint, const std::string& message);
   // Stops a fleet's instances that no live fleet shares, off the caller's thread.
   void Retire(std::shared_ptr<const Fleet> fleet);
   // The fleet serving the endpoint (the old one while a deployment runs), or null.
@@ -92,6 +102,8 @@ class EndpointHosts {
   std::mutex records_mu_;  // held while an endpoint record is read, changed and written
   std::mutex mu_;          // guards live_
   std::map<std::string, std::shared_ptr<const Routing>> live_;  // endpoint -> what serves it
+  std::map<std::string, std::vector<Json>> events_;  // endpoint -> its last instance events
+  std::unique_ptr<Periodic> health_;                 // last member: stopped first
 };
 
 }  // namespace cairn::api

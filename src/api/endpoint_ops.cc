@@ -52,6 +52,14 @@ Result<std::string> ContainerVersion(Context& c, const std::string& model, const
   if (url.empty())
     return Status::InvalidArgument(
         "the container needs ModelDataUrl, ModelDataSource or ModelPackageName");
+  // cairn://<group>:<n> names a version already in the registry; cairn://<group>@<alias> an
+  // alias, which the endpoint's instances follow as it moves.
+  if (url.rfind("cairn://", 0) == 0) {
+    const std::string ref = url.substr(8);
+    if (auto v = c.registry.Resolve(ref); !v.ok())
+      return Status::InvalidArgument("ModelDataUrl " + url + ": " + v.status().message());
+    return ref;
+  }
   PublishOptions opts;
   opts.description = "SageMaker model " + model;
   auto v = ImportVersion(c.registry, model, url, opts);

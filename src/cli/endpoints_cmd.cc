@@ -44,6 +44,23 @@ void PrintEndpoint(const Json& d) {
     }
   };
   rows(d.value("ProductionVariants", Json::array()));
+  bool header = false;
+  for (const auto& v : d.value("ProductionVariants", Json::array())) {
+    for (const auto& i : v.value("Instances", Json::array())) {
+      if (!header)
+        std::printf("%-20s %-22s %-10s %-10s %s\n", "VARIANT", "INSTANCE", "NODE", "HEALTH",
+                    "ADDRESS");
+      header = true;
+      std::printf("%-20s %-22s %-10s %-10s %s\n", v.value("VariantName", "").c_str(),
+                  i.value("InstanceId", "").c_str(), i.value("Node", "").c_str(),
+                  i.value("Health", "").c_str(), i.value("Address", "").c_str());
+    }
+    if (v.contains("LoadBalancerUrl"))
+      std::printf("%-20s load balancer %s\n", v.value("VariantName", "").c_str(),
+                  v["LoadBalancerUrl"].get<std::string>().c_str());
+  }
+  for (const auto& e : d.value("InstanceEvents", Json::array()))
+    std::printf("event: %s\n", e.value("Message", "").c_str());
   if (d.contains("PendingDeploymentSummary")) {
     const Json& p = d["PendingDeploymentSummary"];
     std::printf("Deploying %s:\n", p.value("EndpointConfigName", "").c_str());

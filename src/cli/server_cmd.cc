@@ -36,6 +36,12 @@ void AddServerCommands(CLI::App& app, Action* action) {
   s->add_option("--partition", o->slurm_partition, "Slurm partition (default: the cluster's)");
   s->add_option("--node-work-dir", o->node_work_root,
                 "workspaces on the Slurm nodes (default /tmp/cairn-nodes)");
+  s->add_option("--load-balancer", o->load_balancer,
+                "haproxy: each production variant's instances behind an haproxy of its own "
+                "(docs/cluster.md); default none");
+  s->add_option("--lb-bind", o->lb_bind_address,
+                "address the load balancers listen on (default 127.0.0.1)");
+  s->add_option("--haproxy", o->haproxy_program, "the haproxy program (default /usr/sbin/haproxy)");
   s->callback([=] {
     *action = [=] {
       ApiServerOptions opts = *o;

@@ -1,4 +1,4 @@
-#include "slurm.h"
+#include "cairn/training/slurm.h"
 
 #include <poll.h>
 
@@ -148,9 +148,9 @@ Status SlurmClient::Signal(const std::string& id, const std::string& sig) {
 }
 
 Result<std::string> SlurmClient::DownNodes(const std::string& nodelist) {
-  CAIRN_ASSIGN_OR_RETURN(const std::string out,
-                         Run("sinfo", {"-h", "-N", "-n", nodelist, "-t", "down,drain,fail", "-o",
-                                       "%N|%T|%E"}));
+  CAIRN_ASSIGN_OR_RETURN(
+      const std::string out,
+      Run("sinfo", {"-h", "-N", "-n", nodelist, "-t", "down,drain,fail", "-o", "%N|%T|%E"}));
   std::string found;
   size_t start = 0;
   while (start < out.size()) {
@@ -164,6 +164,22 @@ Result<std::string> SlurmClient::DownNodes(const std::string& nodelist) {
     found += (why.empty() || why == "none" ? "" : ": " + why) + ")";
   }
   return found;
+}
+
+Result<std::string> SlurmClient::NodeOfJobNamed(const std::string& name) {
+  CAIRN_ASSIGN_OR_RETURN(std::string out,
+                         Run("squeue", {"-h", "-t", "RUNNING", "-n", name, "-o", "%N"}));
+  out = out.substr(0, out.find('\n'));
+  if (out.empty()) return Status::NotFound("no running Slurm job named " + name);
+  return out;
+}
+
+Result<std::string> SlurmClient::NodeAddress(const std::string& node) {
+  CAIRN_ASSIGN_OR_RETURN(const std::string out, Run("scontrol", {"show", "node", "-o", node}));
+  const size_t at = out.find("NodeAddr=");
+  if (at == std::string::npos) return Status::NotFound("Slurm knows no node " + node);
+  const size_t end = out.find_first_of(" \n", at);
+  return out.substr(at + 9, end == std::string::npos ? std::string::npos : end - at - 9);
 }
 
 Status SlurmClient::Cancel(const std::string& id) { return Run("scancel", {id}).status(); }

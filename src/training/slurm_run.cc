@@ -9,8 +9,8 @@
 
 #include "cairn/registry/layout.h"
 #include "cairn/storage/transfer.h"
+#include "cairn/training/slurm.h"
 #include "run_state.h"
-#include "slurm.h"
 
 namespace cairn {
 

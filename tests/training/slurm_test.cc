@@ -1,5 +1,5 @@
 // Slurm's output as cairn reads it, and its job states as SageMaker's.
-#include "training/slurm.h"
+#include "cairn/training/slurm.h"
 
 #include <gtest/gtest.h>
 

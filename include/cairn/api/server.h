@@ -30,9 +30,16 @@ struct ApiServerOptions {
   // Where CreateTrainingJob runs the hosts: "local" (processes of this server) or "slurm" (one
   // Slurm job of InstanceCount nodes; docs/cluster.md).
   std::string scheduler = "local";
-  std::string slurm_partition;    // "" = the cluster's default
-  std::string node_work_root;     // workspaces on the Slurm nodes
-  std::string cairn_program;      // the cairn command, as the nodes run it
+  std::string slurm_partition;  // "" = the cluster's default
+  std::string node_work_root;   // workspaces on the Slurm nodes
+  std::string cairn_program;    // the cairn command, as the nodes run it
+  // Endpoint instances: with scheduler "slurm", each is a Slurm job step (srun) on a node Slurm
+  // picks, else a process of this server. load_balancer "haproxy" puts each production variant's
+  // instances behind an haproxy of its own (listening on lb_bind_address), "" routes requests
+  // to the instances from this server directly.
+  std::string load_balancer;
+  std::string haproxy_program = "/usr/sbin/haproxy";
+  std::string lb_bind_address = "127.0.0.1";
 };
 
 // Serves until SIGTERM / SIGINT.

@@ -1,6 +1,7 @@
-// Private to training: Slurm as cairn uses it, through its commands (sbatch, scontrol, scancel;
-// https://slurm.schedmd.com/sbatch.html, scontrol.html, scancel.html), and how Slurm's job states
-// map to SageMaker's (https://slurm.schedmd.com/job_state_codes.html).
+// Slurm as cairn uses it (training jobs, and endpoint instances that Slurm places), through its
+// commands (sbatch, scontrol, scancel; https://slurm.schedmd.com/sbatch.html, scontrol.html,
+// scancel.html), and how Slurm's job states map to SageMaker's
+// (https://slurm.schedmd.com/job_state_codes.html).
 #pragma once
 
 #include <map>
@@ -52,6 +53,11 @@ class SlurmClient {
   // Nodes of `nodelist` ("c[1-2]") that are down, drained or failed, each "name (STATE: reason)",
   // joined with ", "; "" when none is.
   Result<std::string> DownNodes(const std::string& nodelist);
+  // The node a running job named `name` (sbatch/srun --job-name) was given; kNotFound while it
+  // waits or when there is no such job.
+  Result<std::string> NodeOfJobNamed(const std::string& name);
+  // A node's address (NodeAddr in slurm.conf).
+  Result<std::string> NodeAddress(const std::string& node);
   // scancel ID: the job ends CANCELLED (tasks get SIGTERM, then SIGKILL after KillWait).
   Status Cancel(const std::string& id);
 
