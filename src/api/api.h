@@ -11,8 +11,11 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,6 +41,7 @@ class EndpointHosts;
 class EndpointMetrics;
 class Alarms;
 class TransformJobs;
+class Leases;
 
 struct Context {
   const ApiServerOptions& options;
@@ -51,6 +55,14 @@ struct Context {
   // SIGTERM, as on StopTrainingJob) and the gate closed, which waits for them.
   Gate* training_jobs = nullptr;
   std::atomic<bool>* stop_jobs = nullptr;
+  Leases* leases = nullptr;  // who runs what among the servers sharing the store (leases.h)
+  // Per Slurm training job this server watches: set to let go of it (its lease was lost, or the
+  // server stops); the job keeps running on the cluster for whoever takes it over.
+  struct Watchers {
+    std::mutex mu;
+    std::map<std::string, std::shared_ptr<std::atomic<bool>>> flags;
+  };
+  Watchers* watchers = nullptr;
   std::string Arn(const std::string& kind, const std::string& name) const {
     return "arn:aws:sagemaker:" + options.region + ":" + options.account + ":" + kind + "/" + name;
   }
@@ -95,7 +107,21 @@ Result<Json> DescribeTrainingJob(Context& c, const Json& in);
 Result<Json> ListTrainingJobs(Context& c, const Json& in);
 Result<Json> StopTrainingJob(Context& c, const Json& in);
 // At start-up: jobs this server was running when its previous process ended are Failed.
-Status FailOrphanedTrainingJobs(Context& c);
+// Training jobs of servers gone (create_training.cc): a Slurm job is watched again here; a local
+// job died with its server and is marked Failed, saying so.
+void ResumeTrainingJob(Context& c, const std::string& name);
+Status FailOrphanedTrainingJob(Context& c, const std::string& name);
+// Whether this process runs (or watches) the job now.
+bool RunsTrainingJob(Context& c, const std::string& name);
+// Takes over what has no live owner (ownership.cc): endpoints and running training jobs whose
+// lease is free, expired or this server's; renews this server's leases and lets go of those
+// lost. Run at start and every third of the lease time.
+void TakeOverOrphans(Context& c);
+void RenewLeases(Context& c);
+// The request, passed on to the server holding `endpoint`'s lease when another live one does;
+// nullopt when this server should answer it (it holds the lease, or took it over now).
+std::optional<net::HttpResponse> ForwardToOwner(Context& c, const std::string& endpoint,
+                                                const net::HttpRequest& req);
 // Models, endpoint configurations, endpoints (endpoint_ops.cc).
 Result<Json> CreateModel(Context& c, const Json& in);
 Result<Json> DescribeModel(Context& c, const Json& in);

@@ -13,6 +13,7 @@
 #include "api.h"
 #include "cairn/core/clock.h"
 #include "endpoint_hosts.h"
+#include "leases.h"
 #include "metrics.h"
 #include "transform_jobs.h"
 
@@ -38,6 +39,8 @@ Status RunApiServer(const ApiServerOptions& options) {
   api::Context context{options, registry, http_client};
   context.training_jobs = &training_jobs;
   context.stop_jobs = &stop_jobs;
+  api::Context::Watchers watchers;
+  context.watchers = &watchers;
   char host[256] = "cairn";
   ::gethostname(host, sizeof(host) - 1);
   api::EndpointMetrics metrics(
@@ -46,12 +49,22 @@ Status RunApiServer(const ApiServerOptions& options) {
   context.metrics = &metrics;
   api::Alarms alarms(context);
   context.alarms = &alarms;
+  const std::string server_id = options.server_id.empty()
+                                    ? std::string(host) + ":" + std::to_string(options.port)
+                                    : options.server_id;
+  const std::string url = options.advertise_url.empty()
+                              ? "http://" +
+                                    (options.host == "0.0.0.0" ? std::string(host) : options.host) +
+                                    ":" + std::to_string(options.port)
+                              : options.advertise_url;
+  api::Leases leases(registry.store(), server_id, url,
+                     static_cast<int64_t>(std::max(3, options.lease_seconds)) * 1000);
+  context.leases = &leases;
   {
     api::EndpointHosts endpoints(context);
     context.endpoints = &endpoints;
     api::TransformJobs transforms(context);
     context.transforms = &transforms;
-    CAIRN_RETURN_IF_ERROR(api::FailOrphanedTrainingJobs(context));
     CAIRN_RETURN_IF_ERROR(transforms.FailOrphans());
     // Operations touch the store (and may publish): they run on a pool, off the event loops.
     ThreadPool pool(8);
@@ -75,8 +88,14 @@ Status RunApiServer(const ApiServerOptions& options) {
           });
         }));
     // Endpoints come back only once the port is ours: a server that cannot listen changes nothing.
-    CAIRN_RETURN_IF_ERROR(endpoints.Restore());
+    // What no live server runs (this one's own after a restart) is taken over now, then every
+    // third of the lease time, when this server's leases are renewed too.
+    api::TakeOverOrphans(context);
     endpoints.StartHealthChecks();
+    Periodic ownership(std::chrono::milliseconds(leases.ttl_ms() / 3), [&context] {
+      api::RenewLeases(context);
+      api::TakeOverOrphans(context);
+    });
     std::fprintf(stderr, "cairn server: SageMaker API on http://%s:%d (store %s)\n",
                  options.host.c_str(), options.port, options.store.c_str());
     std::thread stopper([&] {
@@ -89,10 +108,15 @@ Status RunApiServer(const ApiServerOptions& options) {
     // Training jobs this server runs are stopped as StopTrainingJob would (their scripts get
     // SIGTERM and may save), and waited for: their threads use the registry.
     stop_jobs = true;
+    {  // Slurm jobs are let go of (they run on; the next owner watches them)
+      std::lock_guard<std::mutex> lock(watchers.mu);
+      for (auto& [name, flag] : watchers.flags) flag->store(true);
+    }
     training_jobs.Close();
     pthread_kill(stopper.native_handle(), SIGTERM);  // wakes sigwait if the server stopped itself
     stopper.join();
-  }  // the endpoints stop here (each finishes its requests in flight)
+  }                     // the endpoints stop here (each finishes its requests in flight)
+  leases.ReleaseAll();  // the other servers take over at once
   return Status::OK();
 }
 

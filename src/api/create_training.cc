@@ -11,6 +11,7 @@
 #include "cairn/registry/artifacts.h"
 #include "cairn/storage/transfer.h"
 #include "cairn/training/runner.h"
+#include "leases.h"
 
 namespace cairn::api {
 
@@ -49,55 +50,70 @@ RunnerOptions TrainingRunnerOptions(const Context& c) {
   ro.slurm.cairn_program = c.options.cairn_program;
   ro.slurm.partition = c.options.slurm_partition;
   ro.slurm.node_work_root = c.options.node_work_root;
-  if (ro.scheduler == "slurm") {  // Slurm jobs outlive the server: it only lets go of them
-    ro.interrupt = nullptr;
-    ro.abandon = c.stop_jobs;
-  }
   return ro;
 }
 
-// Watches a Slurm job again (its runner, a thread of a server now gone, left it running).
+namespace {
+
+// Registers the job as run by this process; its flag, set to let go of it (Slurm jobs only).
+std::shared_ptr<std::atomic<bool>> Watch(Context& c, const std::string& name) {
+  auto flag = std::make_shared<std::atomic<bool>>(false);
+  if (!c.watchers) return flag;
+  std::lock_guard<std::mutex> lock(c.watchers->mu);
+  c.watchers->flags[name] = flag;
+  return flag;
+}
+
+// The job's runner has returned: this server no longer runs it.
+void Unwatch(Context* c, const std::string& name) {
+  if (c->watchers) {
+    std::lock_guard<std::mutex> lock(c->watchers->mu);
+    c->watchers->flags.erase(name);
+  }
+  if (c->leases) c->leases->Release("training-job", name);
+}
+
+}  // namespace
+
+bool RunsTrainingJob(Context& c, const std::string& name) {
+  if (!c.watchers) return false;
+  std::lock_guard<std::mutex> lock(c.watchers->mu);
+  return c.watchers->flags.count(name) > 0;
+}
+
 void ResumeTrainingJob(Context& c, const std::string& name) {
-  Registry* registry = &c.registry;
   Gate* gate = c.training_jobs;
   if (!gate->Enter()) return;
   RunnerOptions ro = TrainingRunnerOptions(c);
-  std::thread([registry, gate, name, ro] {
-    auto job = ResumeSlurmTrainingJob(*registry, name, ro);
+  auto flag = Watch(c, name);
+  ro.abandon = flag.get();
+  Context* ctx = &c;
+  std::thread([ctx, gate, name, ro, flag] {
+    auto job = ResumeSlurmTrainingJob(ctx->registry, name, ro);
     if (!job.ok())
       std::fprintf(stderr, "cairn server: cannot take training job %s over: %s\n", name.c_str(),
                    job.status().ToString().c_str());
+    if (!flag->load()) Unwatch(ctx, name);  // a job let go of keeps its lease to expire
     gate->Leave();
   }).detach();
 }
 
-Status FailOrphanedTrainingJobs(Context& c) {
+Status FailOrphanedTrainingJob(Context& c, const std::string& name) {
   JobStore jobs(c.registry.store());
-  CAIRN_ASSIGN_OR_RETURN(const auto names, jobs.ListNames());
-  const std::string me = "cairn-server:" + c.options.work_root;
-  for (const auto& n : names) {
-    auto j = jobs.Load(n);
-    if (!j.ok() || j->runner != me || IsTerminal(j->status)) continue;
-    if (j->scheduler_job.rfind("slurm:", 0) == 0) {  // still running on the cluster
-      ResumeTrainingJob(c, n);
-      continue;
-    }
-    // Its runner was a thread of this server's previous process, which is gone.
-    const int64_t now = NowMs();
-    if (!j->transitions.empty() && j->transitions.back().end_ms == 0)
-      j->transitions.back().end_ms = now;
-    j->transitions.push_back({"Failed", "the server restarted while the job ran", now, now});
-    j->status = TrainingJobStatus::kFailed;
-    j->secondary_status = "Failed";
-    j->failure_reason =
-        "InternalServerError: cairn server restarted while the job ran; start it again (with the "
-        "same checkpoint URI it resumes)";
-    j->ended_ms = now;
-    if (Status st = jobs.Save(*j); !st.ok())  // the others are still looked at
-      std::fprintf(stderr, "cairn server: cannot mark training job %s Failed: %s\n", n.c_str(),
-                   st.ToString().c_str());
-  }
-  return Status::OK();
+  CAIRN_ASSIGN_OR_RETURN(TrainingJob j, jobs.Load(name));
+  if (IsTerminal(j.status)) return Status::OK();
+  // Its runner was a thread of a server process that is gone, and its processes with it.
+  const int64_t now = NowMs();
+  if (!j.transitions.empty() && j.transitions.back().end_ms == 0) j.transitions.back().end_ms = now;
+  j.transitions.push_back({"Failed", "the server running it stopped", now, now});
+  j.status = TrainingJobStatus::kFailed;
+  j.secondary_status = "Failed";
+  j.failure_reason =
+      "InternalServerError: the cairn server running the job (" + j.runner +
+      ") stopped or restarted while it ran; start it again (with the same checkpoint URI it "
+      "resumes)";
+  j.ended_ms = now;
+  return jobs.Save(j);
 }
 
 Result<Json> CreateTrainingJob(Context& c, const Json& in) {
@@ -181,16 +197,31 @@ Result<Json> CreateTrainingJob(Context& c, const Json& in) {
   // The runner takes the name (create-if-absent) before anything else; answer once it has.
   auto created = std::make_shared<std::promise<Status>>();
   auto told = std::make_shared<std::atomic<bool>>(false);
+  if (c.leases) {  // this server runs it: its lease first
+    CAIRN_ASSIGN_OR_RETURN(const bool mine, c.leases->Acquire("training-job", spec.job_name));
+    if (!mine)
+      return Status::AlreadyExists("a training job named " + spec.job_name +
+                                   " is run by another server");
+  }
   RunnerOptions ro = TrainingRunnerOptions(c);
+  auto flag = Watch(c, spec.job_name);
+  if (ro.scheduler == "slurm") {  // Slurm jobs outlive the server: it only lets go of them
+    ro.interrupt = nullptr;
+    ro.abandon = flag.get();
+  }
   ro.on_status = [created, told](const TrainingJob&) {
     if (!told->exchange(true)) created->set_value(Status::OK());
   };
-  Registry* registry = &c.registry;
   Gate* gate = c.training_jobs;
-  if (!gate->Enter()) return Status::Internal("cairn server is stopping");
-  std::thread([registry, gate, spec, ro, created, told] {
-    auto job = RunTrainingJob(*registry, spec, ro);
+  if (!gate->Enter()) {
+    Unwatch(&c, spec.job_name);
+    return Status::Internal("cairn server is stopping");
+  }
+  Context* ctx = &c;
+  std::thread([ctx, gate, spec, ro, created, told, flag] {
+    auto job = RunTrainingJob(ctx->registry, spec, ro);
     if (!job.ok() && !told->exchange(true)) created->set_value(job.status());
+    if (!flag->load()) Unwatch(ctx, spec.job_name);
     gate->Leave();
   }).detach();
   CAIRN_RETURN_IF_ERROR(created->get_future().get());  // kAlreadyExists: ResourceInUse

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <set>
 
 #include "api.h"
 #include "auth.h"
@@ -224,8 +225,21 @@ net::HttpResponse HandleRequest(Context& c, const net::HttpRequest& req) {
   if (req.method == "POST" && req.target.rfind("/endpoints/", 0) == 0) {
     const std::string rest = req.target.substr(11);
     const size_t slash = rest.find('/');
-    if (slash != std::string::npos && rest.substr(slash) == "/invocations")
-      return c.endpoints->Invoke(rest.substr(0, slash), req);
+    if (slash != std::string::npos && rest.substr(slash) == "/invocations") {
+      const std::string name = rest.substr(0, slash);
+      if (auto forwarded = ForwardToOwner(c, name, req)) return std::move(*forwarded);
+      return c.endpoints->Invoke(name, req);
+    }
+  }
+  // What needs an endpoint's instances is answered by the server that runs them.
+  static const std::set<std::string> kOwnerOps = {
+      "SageMaker.DescribeEndpoint", "SageMaker.UpdateEndpoint", "SageMaker.DeleteEndpoint",
+      "SageMaker.UpdateEndpointWeightsAndCapacities"};
+  if (kOwnerOps.count(req.Header("x-amz-target"))) {
+    const Json in = Json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+    if (in.is_object() && in.contains("EndpointName") && in["EndpointName"].is_string())
+      if (auto forwarded = ForwardToOwner(c, in["EndpointName"].get<std::string>(), req))
+        return std::move(*forwarded);
   }
   return HandleJson(c, req, "SageMaker.", Operations(), "sagemaker");
 }

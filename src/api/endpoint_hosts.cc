@@ -6,6 +6,7 @@
 
 #include "alarms.h"
 #include "cairn/core/clock.h"
+#include "leases.h"
 #include "metrics.h"
 
 namespace cairn::api {
@@ -243,7 +244,16 @@ void EndpointHosts::Deploy(const std::string& endpoint, const std::string& confi
 
 Status EndpointHosts::Create(const EndpointRecord& record) {
   std::lock_guard<std::mutex> records_lock(records_mu_);
-  CAIRN_RETURN_IF_ERROR(records().Create(record));
+  if (c_.leases) {  // this server will run it: its lease first, then its record
+    CAIRN_ASSIGN_OR_RETURN(const bool mine, c_.leases->Acquire("endpoint", record.name));
+    if (!mine)
+      return Status::AlreadyExists("endpoint/" + record.name + " is held by another server");
+  }
+  if (Status st = records().Create(record); !st.ok()) {
+    if (c_.leases && st.code() == Status::Code::kAlreadyExists)
+      c_.leases->Release("endpoint", record.name);
+    return st;
+  }
   return StartDeploy(record.name, record.config, false, record.created_ms);
 }
 
@@ -320,6 +330,7 @@ Status EndpointHosts::Remove(const std::string& endpoint) {
     std::lock_guard<std::mutex> records_lock(records_mu_);
     CAIRN_RETURN_IF_ERROR(records().Get(endpoint).status());
     CAIRN_RETURN_IF_ERROR(records().Delete(endpoint));
+    if (c_.leases) c_.leases->Release("endpoint", endpoint);
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = live_.find(endpoint); it != live_.end()) {
       old = std::move(it->second);
@@ -333,28 +344,41 @@ Status EndpointHosts::Remove(const std::string& endpoint) {
   return Status::OK();
 }
 
-Status EndpointHosts::Restore() {
+Status EndpointHosts::Adopt(const std::string& name) {
   std::lock_guard<std::mutex> records_lock(records_mu_);
-  CAIRN_ASSIGN_OR_RETURN(auto names, records().ListNames());
-  for (const auto& name : names) {
-    auto r = records().Get(name);
-    if (!r.ok()) {  // one damaged record does not keep the others down
-      std::fprintf(stderr, "cairn server: endpoint %s not restored: %s\n", name.c_str(),
-                   r.status().ToString().c_str());
-      continue;
+  if (Serves(name)) return Status::OK();
+  CAIRN_ASSIGN_OR_RETURN(EndpointRecord r, records().Get(name));
+  if (r.status == EndpointStatus::kFailed) return Status::OK();
+  // An update the previous process did not finish is rolled back: the configuration it
+  // served before the update is what the record names.
+  if (!r.pending_config.empty())
+    r.failure = "Rolled back to " + r.config + ": cairn server restarted while updating to " +
+                r.pending_config;
+  r.status = EndpointStatus::kCreating;
+  r.pending_config.clear();
+  CAIRN_RETURN_IF_ERROR(records().Put(r));
+  return StartDeploy(r.name, r.config, false, r.created_ms);
+}
+
+bool EndpointHosts::Serves(const std::string& endpoint) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_.count(endpoint) > 0;
+}
+
+void EndpointHosts::Drop(const std::string& endpoint) {
+  std::shared_ptr<const Routing> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = live_.find(endpoint); it != live_.end()) {
+      old = std::move(it->second);
+      live_.erase(it);
     }
-    if (r->status == EndpointStatus::kFailed) continue;
-    // An update the previous process did not finish is rolled back: the configuration it
-    // served before the update is what the record names.
-    if (!r->pending_config.empty())
-      r->failure = "Rolled back to " + r->config + ": cairn server restarted while updating to " +
-                   r->pending_config;
-    r->status = EndpointStatus::kCreating;
-    r->pending_config.clear();
-    CAIRN_RETURN_IF_ERROR(records().Put(*r));
-    CAIRN_RETURN_IF_ERROR(StartDeploy(r->name, r->config, false, r->created_ms));
   }
-  return Status::OK();
+  if (old) {
+    Event(endpoint, "its lease went to another server; stopped serving it here");
+    Retire(old->blue);
+    Retire(old->green);
+  }
 }
 
 namespace {

@@ -43,8 +43,14 @@ class EndpointHosts {
   Status UpdateWeights(const std::string& endpoint, const Json& desired);
   // Stops the endpoint's instances and deletes its record. kNotFound without a record.
   Status Remove(const std::string& endpoint);
-  // Deploys every endpoint recorded as not Failed (after a restart).
-  Status Restore();
+  // Deploys the endpoint from its record, unless it is Failed or already served here: after a
+  // restart, or when this server takes it over from one that died. An update the previous
+  // owner did not finish is rolled back (the record's configuration is the one served before).
+  Status Adopt(const std::string& endpoint);
+  // Stops serving the endpoint here without touching its record (its lease went to another
+  // server, which serves it now).
+  void Drop(const std::string& endpoint);
+  bool Serves(const std::string& endpoint);
   // Starts looking at every instance once a second: one whose process ended, or that its load
   // balancer has seen DOWN for kDownSeconds, is taken out of rotation and replaced (on another
   // node, with Slurm), and the endpoint's InstanceEvents say so (endpoint_health.cc).

@@ -41,6 +41,13 @@ void AddServerCommands(CLI::App& app, Action* action) {
                 "(docs/cluster.md); default none");
   s->add_option("--lb-bind", o->lb_bind_address,
                 "address the load balancers listen on (default 127.0.0.1)");
+  s->add_option("--server-id", o->server_id,
+                "this server's id among those sharing the store (default <hostname>:<port>)");
+  s->add_option("--advertise-url", o->advertise_url,
+                "URL the other servers reach this one at (default http://<host>:<port>)");
+  s->add_option("--lease-seconds", o->lease_seconds,
+                "how long a dead server's jobs and endpoints wait before another server takes "
+                "them over (default 15)");
   s->add_option("--haproxy", o->haproxy_program, "the haproxy program (default /usr/sbin/haproxy)");
   s->callback([=] {
     *action = [=] {

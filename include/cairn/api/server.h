@@ -40,6 +40,13 @@ struct ApiServerOptions {
   std::string load_balancer;
   std::string haproxy_program = "/usr/sbin/haproxy";
   std::string lb_bind_address = "127.0.0.1";
+  // Several servers on one store (docs/cluster.md): this one's id (default <hostname>:<port>;
+  // a restart under the same id takes its leases back at once), the URL the others forward its
+  // endpoints' requests to (default http://<host>:<port>), and how long a lease lasts unrenewed
+  // (a dead server's jobs and endpoints are taken over this long after its last renewal).
+  std::string server_id;
+  std::string advertise_url;
+  int lease_seconds = 15;
 };
 
 // Serves until SIGTERM / SIGINT.

@@ -109,6 +109,10 @@ inline std::string EndpointMetricsPrefix(const std::string& endpoint) {
 }
 
 // The tags of a resource, by its ARN ("arn:aws:sagemaker:<region>:<account>:<kind>/<name>").
+// Who runs a running job or an endpoint when several cairn servers share the store (leases.h).
+inline std::string LeaseKey(const std::string& kind, const std::string& name) {
+  return "api/leases/" + kind + "/" + name + ".json";
+}
 inline std::string TagsKey(const std::string& arn) { return "api/tags/" + arn + ".json"; }
 
 }  // namespace cairn::layout
