@@ -1,11 +1,11 @@
 // Private to api: HAProxy in front of a production variant's instances (cairn server
 // --load-balancer haproxy). One haproxy process per variant, listening on its own port, with one
 // backend whose servers are added and removed at run time through HAProxy's runtime API
-// (https://docs.haproxy.org/2.6/management.html#9.3: add server, del server, show stat), so a
-// change of instances never reloads it and never drops a connection. HAProxy checks each server's
-// /ping every 500 ms, takes one that fails twice out of rotation, and sends a request whose
-// connection failed to another server (retry-on, redispatch; bodies buffered so a POST can be
-// sent again).
+// (https://docs.haproxy.org/2.6/management.html#9.3: set server addr/state, show stat) over fixed
+// server slots, so a change of instances never reloads it and never drops a connection. HAProxy
+// checks each server's /ping every 500 ms, takes one that fails twice out of rotation, and sends a
+// request whose connection failed to another server (retry-on, redispatch; bodies buffered so a
+// POST can be sent again).
 #pragma once
 
 #include <memory>
@@ -42,9 +42,11 @@ class LoadBalancer {
   // Stops haproxy (SIGUSR1: it finishes the requests in flight, then exits; SIGKILL after 90 s).
   ~LoadBalancer();
 
-  // Makes the backend's servers exactly `servers`: new ones are added (checked, then in
-  // rotation), missing ones drained and deleted once their connections end. Errors: the runtime
-  // API's answer.
+  // Server slots of the backend (server-template): instances in rotation and those draining.
+  static constexpr int kSlots = 32;
+  // Makes the backend's servers exactly `servers`: new ones take a free slot (checked, in
+  // rotation), missing ones are drained and their slot freed once their connections end.
+  // Errors: the runtime API's answer; kIOError when every slot is taken.
   Status SetServers(const std::vector<Backend>& servers);
   // Takes one server out of rotation at once (an instance known to be dead).
   Status Disable(const std::string& name);
@@ -57,16 +59,19 @@ class LoadBalancer {
 
  private:
   LoadBalancer() = default;
+  static constexpr const char* kDraining = "draining:";
   // One runtime API command; its answer.
   Result<std::string> Command(const std::string& command);
-  void DeleteDrained();  // deletes drained servers whose connections have ended
+  // `show stat` of the backend's slots (names "slotN").
+  Result<std::vector<BackendState>> RawStates();
+  void FreeDrained();  // frees the slots of drained servers whose connections have ended (mu_)
 
   std::string dir_, socket_dir_, socket_, url_;
   int port_ = 0;
   std::unique_ptr<Subprocess> process_;
-  std::mutex mu_;                      // guards servers_ and draining_
-  std::vector<std::string> servers_;   // in the backend, in rotation
-  std::vector<std::string> draining_;  // being removed
+  std::mutex mu_;  // guards slots_
+  // Per slot: "" free, an instance id, or kDraining + the id of one being removed.
+  std::vector<std::string> slots_ = std::vector<std::string>(kSlots);
 };
 
 }  // namespace cairn::api
