@@ -200,6 +200,7 @@ def test_replicas_behind_haproxy_alias_move_and_a_host_cut_off(cluster, api):
     assert len(now) == 2 and all(i["Health"] == "Healthy" for i in now), now
     events = " ".join(e["Message"] for e in d.get("InstanceEvents", []))
     assert victim["InstanceId"] in events and "replaced" in events, events
+
     failed = [f for f in state["failures"] if f[0] >= cut]
     print(f"host cut: {state['ok'] - before_cut} requests, {len(failed)} failed; "
           f"{len([t for t, v in state['seen'] if cut <= t <= back])} answered while it was down; "
@@ -207,4 +208,36 @@ def test_replicas_behind_haproxy_alias_move_and_a_host_cut_off(cluster, api):
     assert len(failed) <= len(threads), failed[:5]  # at most the requests in flight on it
     during = [t for t, v in state["seen"] if cut <= t <= back]
     assert len(during) >= 50, len(during)  # the other replica kept answering meanwhile
+    # UpdateEndpoint to a configuration pinned to version 1, blue/green in two linear steps, while
+    # requests flow: every replica of the new fleet (behind its own HAProxy) takes over, none fails.
+    sm.create_model(ModelName="simple-v1", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
+                    PrimaryContainer={"Image": "pytorch-inference:1.13", "ModelDataUrl": "cairn://" + ref1,
+                                      "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                                                      "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}})
+    sm.create_endpoint_config(EndpointConfigName="two-v1", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "simple-v1", "InitialInstanceCount": 2,
+        "InstanceType": "ml.m5.large"}])
+    state.update(stop=False, failures=[], seen=[])
+    threads = [threading.Thread(target=loop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        sm.update_endpoint(EndpointName="ep", EndpointConfigName="two-v1", DeploymentConfig={
+            "BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+                "Type": "LINEAR", "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 50},
+                "WaitIntervalInSeconds": 2}}})
+        for _ in range(240):
+            d = sm.describe_endpoint(EndpointName="ep")
+            if d["EndpointStatus"] == "InService" and d["EndpointConfigName"] == "two-v1":
+                break
+            time.sleep(0.5)
+        time.sleep(1)
+    finally:
+        state["stop"] = True
+        for t in threads:
+            t.join()
+    assert d["EndpointConfigName"] == "two-v1", d
+    assert not state["failures"], state["failures"][:3]
+    assert state["seen"][-1][1] == 1
+    print(f"UpdateEndpoint across replicas: {len(state['seen'])} requests, 0 failed")
     sm.delete_endpoint(EndpointName="ep")

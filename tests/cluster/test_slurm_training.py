@@ -88,3 +88,33 @@ def test_a_dead_host_fails_the_job_and_a_rerun_resumes(cluster):
     assert m and int(m.group(1)) > 0, p.stderr[-2000:]
     job = json.loads(p.stdout)
     assert job["status"] == "Completed", job["failure_reason"]
+
+
+def test_stop_sends_sigterm_then_cancels(cluster):
+    """StopTrainingJob (here `cairn jobs stop`) on a Slurm job: every task gets SIGTERM (the
+    script may save), the job ends Stopped, well before the grace period ends."""
+    result = {}
+
+    def run():
+        result["p"] = train(cluster, "--instance-count", "2", "--job-name", "stopped-1", "--stop-grace", "30",
+                            "-p", "epochs=1000", "-p", "sleep=0.2")
+
+    t = threading.Thread(target=run)
+    t.start()
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        d = subprocess.run([CAIRN, "jobs", "--store", cluster["store"], "describe", "stopped-1", "--json"],
+                           env=cluster["env"], capture_output=True, text=True)
+        if d.returncode == 0 and json.loads(d.stdout)["secondary_status"] == "Training":
+            break
+        time.sleep(0.3)
+    time.sleep(2)
+    asked = time.time()
+    subprocess.run([CAIRN, "jobs", "--store", cluster["store"], "stop", "stopped-1"], env=cluster["env"],
+                   check=True, capture_output=True)
+    t.join(timeout=120)
+    took = time.time() - asked
+    job = json.loads(result["p"].stdout)
+    assert job["status"] == "Stopped", job["failure_reason"]
+    assert took < 25, took  # SIGTERM ended it; no wait for the 30 s grace and scancel
+    print(f"stopped {took:.1f} s after the request")
