@@ -15,7 +15,7 @@ PACKAGES=(
   ceph-mon ceph-osd radosgw ceph-common awscli python3-boto3 curl wrk
   python3-importlib-metadata python3-pandas python3-jsonschema python3-platformdirs python3-schema
   python3-protobuf python3-yaml python3-attr
-  slurmctld slurmd slurm-client munge haproxy iproute2 util-linux
+  slurmctld slurmd slurm-client munge haproxy iproute2 util-linux nftables
 )
 
 missing=()

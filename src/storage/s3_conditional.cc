@@ -84,7 +84,15 @@ Status CheckConditionalWrites(Connection& conn, const std::string& prefix) {
   const std::string id = conn.endpoint() + " " + conn.bucket();
   std::lock_guard<std::mutex> lock(g_mu);  // one probe at a time; later callers see its verdict
   if (auto it = g_checked.find(id); it != g_checked.end()) return it->second;
-  Status st = Probe(conn, prefix);
+  // A probe cut short by the network (its answer lost, a connection reset or refused) is run
+  // again from the start on a fresh key, with backoff: a lost answer makes its own PUTs
+  // ambiguous, so they are never retried one by one.
+  Status st;
+  for (int attempt = 1;; ++attempt) {
+    st = Probe(conn, prefix);
+    if (st.code() != Status::Code::kTransient || attempt >= conn.options().max_attempts) break;
+    Backoff(attempt);
+  }
   // A store that did not answer is asked again next time; a verdict is kept.
   if (st.ok() || st.code() == Status::Code::kUnsupported) g_checked[id] = st;
   return st;
