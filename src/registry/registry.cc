@@ -111,13 +111,11 @@ Status Registry::Decorate(VersionInfo& v) {
     }
   }
   CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(AliasesPrefix(v.group)));
-  std::set<std::string> names;
-  for (const auto& o : objects)
-    if (auto name = SegmentAfter(o.key, AliasesPrefix(v.group))) names.insert(*name);
-  for (const auto& name : names) {
-    CAIRN_ASSIGN_OR_RETURN(AliasState st, ReadAlias(v.group, name));
+  std::vector<std::string> keys;
+  for (const auto& o : objects) keys.push_back(o.key);
+  CAIRN_ASSIGN_OR_RETURN(auto states, ReadAliases(v.group, keys));
+  for (const auto& [name, st] : states)
     if (!st.stack.empty() && st.stack.back().version == v.version) v.aliases.push_back(name);
-  }
   return Status::OK();
 }
 
@@ -158,19 +156,6 @@ Result<std::vector<std::string>> Registry::ListGroups() {
   return std::vector<std::string>(groups.begin(), groups.end());
 }
 
-Result<std::vector<VersionInfo>> Registry::ListVersions(const std::string& group) {
-  CAIRN_RETURN_IF_ERROR(ValidateName("model group", group));
-  CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(VersionsPrefix(group)));
-  std::vector<VersionInfo> out;
-  for (const auto& o : objects) {
-    int64_t n = SeqOf(o.key);
-    if (n <= 0) continue;
-    CAIRN_ASSIGN_OR_RETURN(VersionInfo v, Load(group, n));
-    out.push_back(std::move(v));
-  }
-  return out;
-}
-
 Status Registry::AppendEvent(const std::string& prefix, const std::string& body, int64_t* seq_out) {
   for (int attempt = 0; attempt < 1000; ++attempt) {
     CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(prefix));
@@ -189,22 +174,10 @@ Status Registry::AppendEvent(const std::string& prefix, const std::string& body,
 Result<Registry::AliasState> Registry::ReadAlias(const std::string& group,
                                                  const std::string& alias) {
   CAIRN_ASSIGN_OR_RETURN(auto objects, store_->List(AliasPrefix(group, alias)));
-  AliasState st;
-  for (const auto& o : objects) {
-    CAIRN_ASSIGN_OR_RETURN(std::string text, GetString(*store_, o.key));
-    Json j = Json::parse(text, nullptr, false);
-    if (!j.is_object()) return Status::Corrupt("alias event " + o.key + " is not JSON");
-    AliasEvent e{SeqOf(o.key), j.value("version", int64_t{0}), j.value("at_ms", int64_t{0}),
-                 j.value("by", "")};
-    st.last_seq = std::max(st.last_seq, e.seq);
-    st.history.push_back(e);
-    if (j.value("kind", "set") == "rollback") {
-      if (!st.stack.empty()) st.stack.pop_back();
-    } else {
-      st.stack.push_back(e);
-    }
-  }
-  return st;
+  std::vector<std::string> keys;
+  for (const auto& o : objects) keys.push_back(o.key);
+  CAIRN_ASSIGN_OR_RETURN(auto states, ReadAliases(group, keys));
+  return states[alias];
 }
 
 Status Registry::SetAlias(const std::string& group, const std::string& alias, int64_t version) {

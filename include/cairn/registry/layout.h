@@ -61,6 +61,13 @@ inline std::string AliasPrefix(const std::string& g, const std::string& a) {
 inline std::string ApprovalPrefix(const std::string& g, int64_t v) {
   return GroupPrefix(g) + "approvals/" + Seq(v) + "/";
 }
+// The version index (registry/listing.cc): page p holds the manifests of versions
+// p*kIndexPageSize+1 .. (p+1)*kIndexPageSize, written once (create-if-absent) when all exist.
+constexpr int64_t kIndexPageSize = 100;
+inline std::string IndexPrefix(const std::string& g) { return GroupPrefix(g) + "index/"; }
+inline std::string IndexPageKey(const std::string& g, int64_t page) {
+  return IndexPrefix(g) + Seq(page) + ".json";
+}
 inline std::string ChunksPrefix() { return "chunks/sha256/"; }
 inline std::string ChunkKey(const std::string& sha256) {
   return ChunksPrefix() + sha256.substr(0, 2) + "/" + sha256;

@@ -161,6 +161,10 @@ class Registry {
     int64_t last_seq = 0;
   };
   Result<AliasState> ReadAlias(const std::string& group, const std::string& alias);
+  // Every alias whose event keys (under AliasesPrefix(group), sorted) are given, replayed; the
+  // events are read in parallel (listing.cc).
+  Result<std::map<std::string, AliasState>> ReadAliases(const std::string& group,
+                                                        const std::vector<std::string>& keys);
   Status AppendEvent(const std::string& prefix, const std::string& body_json, int64_t* seq_out);
   Status Decorate(VersionInfo& v);  // approval and aliases
 
