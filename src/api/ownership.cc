@@ -31,7 +31,9 @@ void TakeOverOrphans(Context& c) {
   // Endpoints: every one recorded and not Failed has an owner serving it.
   auto names = RecordStore<EndpointRecord>(c.registry.store()).ListNames();
   for (const auto& name : names.ok() ? *names : std::vector<std::string>{}) {
-    if (c.endpoints->Serves(name)) continue;
+    // Held here (deploying or serving): this server's already; a lease held as far as this
+    // process knows is never taken "over" from itself.
+    if (c.leases->Holds("endpoint", name) || c.endpoints->Serves(name)) continue;
     auto record = RecordStore<EndpointRecord>(c.registry.store()).Get(name);
     if (!record.ok() || record->status == EndpointStatus::kFailed) continue;
     auto mine = c.leases->Acquire("endpoint", name);
@@ -45,7 +47,7 @@ void TakeOverOrphans(Context& c) {
   JobStore jobs(c.registry.store());
   auto job_names = jobs.ListNames();
   for (const auto& name : job_names.ok() ? *job_names : std::vector<std::string>{}) {
-    if (RunsTrainingJob(c, name)) continue;
+    if (RunsTrainingJob(c, name) || c.leases->Holds("training-job", name)) continue;
     auto job = jobs.Load(name);
     if (!job.ok() || IsTerminal(job->status) || job->runner.rfind("cairn-server:", 0) != 0)
       continue;
