@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cairn/storage/object_store.h"
+#include "cairn/storage/transfer.h"
 #include "commands.h"
 #include "progress.h"
 
@@ -19,14 +20,15 @@ namespace fs = std::filesystem;
 // A place bytes can be: an object in a store (s3://bucket/key) or a local path.
 struct Location {
   bool remote = false;
-  std::string store_uri;  // "s3://bucket"
-  std::string key;        // key or prefix inside the store ("" = whole bucket)
-  std::string path;       // local path
+  std::string store_uri;   // "s3://bucket"
+  std::string key;         // key or prefix inside the store ("" = whole bucket)
+  std::string path;        // local path
+  std::string version_id;  // ?versionId=: one object version
 };
 
 Location Parse(const std::string& arg) {
   ObjectLocation o = SplitObjectUri(arg);
-  if (o.remote()) return Location{true, o.store_uri, o.key, ""};
+  if (o.remote()) return Location{true, o.store_uri, o.key, "", o.version_id};
   return Location{false, "", "", o.key};
 }
 
@@ -72,12 +74,14 @@ Status Upload(ObjectStore& store, const std::string& file, const std::string& ke
   return store.Put(key, counted).status();
 }
 
-Status DownloadTo(ObjectStore& store, const std::string& key, const std::string& path) {
+Status DownloadTo(ObjectStore& store, const std::string& key, const std::string& path,
+                  const std::string& version_id = "") {
   std::string target = path;
   if (fs::is_directory(target) || (!target.empty() && target.back() == '/')) {
     target = (fs::path(target) / BaseName(key)).string();
   }
   if (auto parent = fs::path(target).parent_path(); !parent.empty()) fs::create_directories(parent);
+  if (!version_id.empty()) return DownloadVersion(store, key, version_id, target).status();
   CAIRN_ASSIGN_OR_RETURN(ObjectInfo info, store.Head(key));
   Progress bar("download " + key, info.size);
   // Like other copy tools, cp does not fsync (the file still never appears half-written).
@@ -88,6 +92,10 @@ Status DownloadTo(ObjectStore& store, const std::string& key, const std::string&
 Status Copy(const std::string& src_arg, const std::string& dst_arg, bool recursive) {
   Location src = Parse(src_arg), dst = Parse(dst_arg);
   if (!src.remote && !dst.remote) return Status::InvalidArgument("one side of cp must be s3://");
+  if (!src.version_id.empty() && recursive)
+    return Status::InvalidArgument("?versionId= names one object: cp it without -r");
+  if (!dst.version_id.empty())
+    return Status::InvalidArgument("?versionId= pins a version to read; a copy makes a new one");
   std::unique_ptr<ObjectStore> src_store, dst_store;
   if (src.remote) {
     CAIRN_ASSIGN_OR_RETURN(src_store, OpenStore(src.store_uri));
@@ -130,14 +138,16 @@ Status Copy(const std::string& src_arg, const std::string& dst_arg, bool recursi
       CAIRN_RETURN_IF_ERROR(Upload(*dst_store, from, to).WithContext(from));
     } else if (!dst.remote) {
       CAIRN_RETURN_IF_ERROR(
-          DownloadTo(*src_store, from, to).WithContext(src.store_uri + "/" + from));
+          DownloadTo(*src_store, from, to, src.version_id).WithContext(src.store_uri + "/" + from));
     } else {
       // Store to store: through a temporary local file, so both sides run at full speed.
       char tmpl[] = "/tmp/cairn-cp-XXXXXX";
       int fd = ::mkstemp(tmpl);
       if (fd < 0) return Status::FromErrno("mkstemp", errno);
       ::close(fd);
-      Status st = src_store->Download(from, tmpl).status();
+      Status st = src.version_id.empty()
+                      ? src_store->Download(from, tmpl).status()
+                      : DownloadVersion(*src_store, from, src.version_id, tmpl).status();
       if (st.ok()) st = Upload(*dst_store, tmpl, to);
       ::unlink(tmpl);
       CAIRN_RETURN_IF_ERROR(st.WithContext(from));

@@ -32,7 +32,8 @@ class TempDir {
   std::string path_;
 };
 
-bool IsTarGz(const std::string& uri) {
+bool IsTarGz(const std::string& uri_in) {
+  const std::string uri = uri_in.substr(0, uri_in.find("?versionId="));
   auto ends = [&](const char* ext) {
     size_t n = std::strlen(ext);
     return uri.size() > n && uri.compare(uri.size() - n, n, ext) == 0;

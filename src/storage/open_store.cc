@@ -10,6 +10,10 @@ ObjectLocation SplitObjectUri(const std::string& uri) {
     size_t slash = uri.find('/', 5);
     l.store_uri = uri.substr(0, slash);
     l.key = slash == std::string::npos ? "" : uri.substr(slash + 1);
+    if (const size_t q = l.key.find("?versionId="); q != std::string::npos) {
+      l.version_id = l.key.substr(q + 11);
+      l.key.resize(q);
+    }
   } else {
     l.key = uri.compare(0, 7, "file://") == 0 ? uri.substr(7) : uri;
   }

@@ -29,6 +29,8 @@ class S3Store final : public ObjectStore {
   }
 
   Status Get(const std::string& key, const ByteSink& sink, ByteRange range) override;
+  Status GetVersion(const std::string& key, const std::string& version_id,
+                    const ByteSink& sink) override;
   Result<ObjectInfo> Put(const std::string& key, ByteSource& source,
                          const PutOptions& options) override;
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
@@ -50,6 +52,8 @@ class S3Store final : public ObjectStore {
       return Status::NotFound("no object '" + key + "' in " + uri());
     return st;
   }
+  Status GetImpl(const std::string& key, const std::string& version_id, const ByteSink& sink,
+                 ByteRange range);
   Result<ObjectInfo> PutSingle(const std::string& key, const std::string& body,
                                const PutOptions& options);
   Result<ObjectInfo> PutMultipart(const std::string& key, ByteSource& source, std::string first,
@@ -60,6 +64,17 @@ class S3Store final : public ObjectStore {
 };
 
 Status S3Store::Get(const std::string& key, const ByteSink& sink, ByteRange range) {
+  return GetImpl(key, "", sink, range);
+}
+
+Status S3Store::GetVersion(const std::string& key, const std::string& version_id,
+                           const ByteSink& sink) {
+  if (version_id.empty()) return Status::InvalidArgument("an empty versionId for " + key);
+  return GetImpl(key, version_id, sink, {});
+}
+
+Status S3Store::GetImpl(const std::string& key, const std::string& version_id, const ByteSink& sink,
+                        ByteRange range) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
   // Retries resume where the last attempt stopped, so the sink never sees a byte twice.
   uint64_t delivered = 0;
@@ -73,6 +88,7 @@ Status S3Store::Get(const std::string& key, const ByteSink& sink, ByteRange rang
   const int attempts = conn_.options().max_attempts;
   for (int attempt = 1;; ++attempt) {
     s3::Connection::Call call{"GET", Full(key)};
+    if (!version_id.empty()) call.query = {{"versionId", version_id}};
     call.sink = &counting;
     call.idempotent = false;  // this loop does the retrying
     const uint64_t start = range.offset + delivered;
@@ -93,7 +109,13 @@ Status S3Store::Get(const std::string& key, const ByteSink& sink, ByteRange rang
       return Status::OK();  // resumed exactly at the end
     } else {
       st = ErrorFor(*resp, "GET", key);
-      if (resp->status == 404) st = Status::NotFound("no object '" + key + "' in " + uri());
+      if (resp->status == 404)
+        st = Status::NotFound(version_id.empty() ? "no object '" + key + "' in " + uri()
+                                                 : "no version " + version_id + " of object '" +
+                                                       key + "' in " + uri());
+      if (resp->status == 400 && !version_id.empty())
+        st = Status::NotFound("no version " + version_id + " of object '" + key + "' in " + uri() +
+                              " (" + st.message() + ")");
     }
     if (st.code() != Status::Code::kTransient || attempt >= attempts) return st;
     s3::Backoff(attempt);

@@ -97,6 +97,12 @@ Result<ObjectInfo> ObjectStore::Download(const std::string& key, const std::stri
   return info;
 }
 
+Status ObjectStore::GetVersion(const std::string& key, const std::string& version_id,
+                               const ByteSink&) {
+  return Status::Unsupported(uri() + " keeps one version of each object: no version " + version_id +
+                             " of " + key);
+}
+
 Result<ObjectInfo> PutString(ObjectStore& store, const std::string& key, const std::string& data,
                              const PutOptions& options) {
   BufferSource src(data);

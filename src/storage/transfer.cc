@@ -46,6 +46,18 @@ std::string JoinUri(const std::string& uri, const std::string& rel) {
   return base.empty() ? rel : base + "/" + rel;
 }
 
+Result<uint64_t> DownloadVersion(ObjectStore& store, const std::string& key,
+                                 const std::string& version_id, const std::string& path) {
+  CAIRN_ASSIGN_OR_RETURN(auto out, AtomicFileWriter::Create(path));
+  uint64_t written = 0;
+  CAIRN_RETURN_IF_ERROR(store.GetVersion(key, version_id, [&](const uint8_t* d, size_t n) {
+    written += n;
+    return out->Append(d, n);
+  }));
+  CAIRN_RETURN_IF_ERROR(out->Commit(false));
+  return written;
+}
+
 Result<std::vector<std::string>> DownloadTree(const std::string& uri, const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -66,6 +78,12 @@ Result<std::vector<std::string>> DownloadTree(const std::string& uri, const std:
     return files;
   }
   CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(loc.store_uri));
+  if (!loc.version_id.empty()) {  // one pinned object version
+    const std::string name = fs::path(key).filename().string();
+    CAIRN_RETURN_IF_ERROR(
+        DownloadVersion(*store, key, loc.version_id, (fs::path(dir) / name).string()).status());
+    return std::vector<std::string>{name};
+  }
   const std::string prefix = key.empty() ? "" : key + "/";
   CAIRN_ASSIGN_OR_RETURN(auto objects, store->List(prefix));
   if (objects.empty() && !key.empty()) {

@@ -167,3 +167,35 @@ def test_a_bucket_that_ignores_conditional_writes_is_refused(tmp_path, prefix):
     assert ".cairn/" not in versions and "registry/groups" not in versions, versions
     # The same publish on the ordinary test bucket works.
     assert run(CAIRN, "models", "--store", f"{prefix}/registry", "publish", "c", model).stdout == b"c:1\n"
+
+
+def test_a_pinned_object_version_is_read_by_cp_and_import(tmp_path):
+    """s3://bucket/key?versionId=V reads that version of the object, whichever is current: for cp
+    (to a file and to another object) and for `models import` (what CreateModel's ModelDataUrl
+    uses)."""
+    import json
+    import tarfile
+    bucket = f"cairn-pinned-{uuid.uuid4().hex[:6]}"
+    aws("s3api", "create-bucket", "--bucket", bucket)
+    aws("s3api", "put-bucket-versioning", "--bucket", bucket, "--versioning-configuration", "Status=Enabled")
+    ids = []
+    for n in (1, 2):
+        (tmp_path / f"v{n}").mkdir()
+        (tmp_path / f"v{n}" / "model.pth").write_bytes(f"weights {n}".encode() * 1000)
+        with tarfile.open(tmp_path / f"model-{n}.tar.gz", "w:gz") as t:
+            t.add(tmp_path / f"v{n}" / "model.pth", arcname="model.pth")
+        out = aws("s3api", "put-object", "--bucket", bucket, "--key", "job/output/model.tar.gz", "--body",
+                  tmp_path / f"model-{n}.tar.gz", "--output", "json").stdout
+        ids.append(json.loads(out)["VersionId"])
+    first = f"s3://{bucket}/job/output/model.tar.gz?versionId={ids[0]}"
+    run(CAIRN, "cp", first, tmp_path / "got.tar.gz")
+    assert digest(tmp_path / "got.tar.gz") == digest(tmp_path / "model-1.tar.gz")
+    run(CAIRN, "cp", f"s3://{bucket}/job/output/model.tar.gz", tmp_path / "current.tar.gz")
+    assert digest(tmp_path / "current.tar.gz") == digest(tmp_path / "model-2.tar.gz")
+    store = f"s3://{BUCKET}/pinned-{uuid.uuid4().hex[:6]}"
+    assert run(CAIRN, "models", "--store", store, "import", "pinned", first).stdout.strip() == b"pinned:1"
+    run(CAIRN, "models", "--store", store, "restore", "pinned:1", tmp_path / "restored")
+    assert (tmp_path / "restored" / "model.pth").read_bytes() == (tmp_path / "v1" / "model.pth").read_bytes()
+    p = run(CAIRN, "cp", f"s3://{bucket}/job/output/model.tar.gz?versionId=nosuchversion", tmp_path / "x",
+            check=False)
+    assert p.returncode != 0 and b"no version nosuchversion" in p.stderr, p.stderr

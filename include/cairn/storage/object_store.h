@@ -145,6 +145,12 @@ class ObjectStore {
   // another size is kCorrupt. The default goes through Get; the local store preads straight in.
   virtual Status GetInto(const std::string& key, uint8_t* dest, uint64_t size);
 
+  // Streams one version of the object (S3 versioning: GET ?versionId=), whichever is current.
+  // kNotFound when the key has no such version; kUnsupported for a store without versions (the
+  // default: the local store keeps one version of each key).
+  virtual Status GetVersion(const std::string& key, const std::string& version_id,
+                            const ByteSink& sink);
+
   // Copies the object into a local file: written under a temporary name, then renamed, so `path`
   // never holds a partial file. Returns the object's info. Stores may fetch parts in parallel
   // (S3 does); the default streams Get into the file.
@@ -163,6 +169,9 @@ Status ValidateKey(const std::string& key);
 struct ObjectLocation {
   std::string store_uri;
   std::string key;
+  // "s3://bucket/key?versionId=V": one object version, pinned (S3's versioning; the URI form
+  // is the one AWS's consoles print). "" = the current object.
+  std::string version_id;
   bool remote() const { return !store_uri.empty(); }
 };
 ObjectLocation SplitObjectUri(const std::string& uri);

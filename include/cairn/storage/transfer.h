@@ -13,8 +13,14 @@ namespace cairn {
 // the prefix (the "folder" uri/..., never sibling prefixes such as uri-2/...), or the single object
 // or file `uri` names when there is one. Object keys become relative paths; a key that would
 // leave `dir` is refused. Returns the relative paths written, sorted. A prefix with nothing
-// under it gives an empty list, not an error.
+// under it gives an empty list, not an error. "s3://bucket/key?versionId=V" copies that version
+// of the one object.
 Result<std::vector<std::string>> DownloadTree(const std::string& uri, const std::string& dir);
+
+// One version of an object (ObjectStore::GetVersion) into the local file `path`, written under a
+// temporary name then renamed. Returns the bytes written.
+Result<uint64_t> DownloadVersion(ObjectStore& store, const std::string& key,
+                                 const std::string& version_id, const std::string& path);
 
 // Copies every regular file under the local folder `dir` to uri/<relative path>, overwriting.
 Status UploadTree(const std::string& dir, const std::string& uri);
