@@ -64,6 +64,24 @@ Result<std::map<std::string, Registry::AliasState>> Registry::ReadAliases(
   return out;
 }
 
+Status Registry::WriteIndexPage(const std::string& group, int64_t page) {
+  std::vector<std::string> texts(static_cast<size_t>(kIndexPageSize));
+  CAIRN_RETURN_IF_ERROR(ParallelFor(
+      texts.size(),
+      [&](size_t i) -> Status {
+        const int64_t n = page * kIndexPageSize + static_cast<int64_t>(i) + 1;
+        CAIRN_ASSIGN_OR_RETURN(texts[i], GetString(*store_, VersionKey(group, n)));
+        return Status::OK();
+      },
+      kReaders));
+  const Json arr = texts;
+  auto put = PutString(*store_, IndexPageKey(group, page), arr.dump(), PutOptions::IfAbsent());
+  if (put.status().code() == Status::Code::kPreconditionFailed ||
+      put.status().code() == Status::Code::kAlreadyExists)
+    return Status::OK();  // written by someone else: the same bytes
+  return put.status();
+}
+
 Result<std::vector<VersionInfo>> Registry::ListVersions(const std::string& group) {
   CAIRN_RETURN_IF_ERROR(ValidateName("model group", group));
   if (IndexOff()) {

@@ -157,6 +157,10 @@ Result<VersionInfo> Registry::Publish(const std::string& group, const std::strin
         PutString(*store_, VersionKey(group, v.version), ManifestToJson(v), PutOptions::IfAbsent());
     if (put.ok()) {
       if (stats_out) *stats_out = stats;
+      // The publisher of a page's last version writes the page (best effort: a lister writes it
+      // otherwise), so listings stay fast from the start.
+      if (v.version % layout::kIndexPageSize == 0)
+        (void)WriteIndexPage(group, v.version / layout::kIndexPageSize - 1);
       return v;
     }
     if (put.status().code() != Status::Code::kPreconditionFailed) return put.status();

@@ -35,6 +35,11 @@ TEST(RegistryListing, IndexPagesAnswerAndADamagedPageCostsOnlyReads) {
     o.description = "v" + std::to_string(i);
     ASSERT_TRUE(registry.Publish("g", model, o).ok());
   }
+  // The publishers of versions 100 and 200 wrote their pages.
+  EXPECT_TRUE(registry.store().Head(layout::IndexPageKey("g", 0)).ok());
+  EXPECT_TRUE(registry.store().Head(layout::IndexPageKey("g", 1)).ok());
+  // A lister writes a page nobody wrote (here: one deleted).
+  ASSERT_TRUE(registry.store().Delete(layout::IndexPageKey("g", 1)).ok());
   ASSERT_TRUE(registry.SetAlias("g", "prod", 5).ok());
   ASSERT_TRUE(registry.SetAlias("g", "prod", 150).ok());
   ASSERT_TRUE(registry.SetAlias("g", "canary", 207).ok());

@@ -163,6 +163,8 @@ class Registry {
   Result<AliasState> ReadAlias(const std::string& group, const std::string& alias);
   // Every alias whose event keys (under AliasesPrefix(group), sorted) are given, replayed; the
   // events are read in parallel (listing.cc).
+  // Writes index page `page` (create-if-absent) when all its versions exist (listing.cc).
+  Status WriteIndexPage(const std::string& group, int64_t page);
   Result<std::map<std::string, AliasState>> ReadAliases(const std::string& group,
                                                         const std::vector<std::string>& keys);
   Status AppendEvent(const std::string& prefix, const std::string& body_json, int64_t* seq_out);
