@@ -92,10 +92,11 @@ Status RunApiServer(const ApiServerOptions& options) {
     // third of the lease time, when this server's leases are renewed too.
     api::TakeOverOrphans(context);
     endpoints.StartHealthChecks();
-    Periodic ownership(std::chrono::milliseconds(leases.ttl_ms() / 3), [&context] {
-      api::RenewLeases(context);
-      api::TakeOverOrphans(context);
-    });
+    // Renewal on a thread of its own, so that a long scan never lets a lease lapse.
+    auto renewal = std::make_unique<Periodic>(std::chrono::milliseconds(leases.ttl_ms() / 3),
+                                              [&context] { api::RenewLeases(context); });
+    auto takeover = std::make_unique<Periodic>(std::chrono::milliseconds(leases.ttl_ms() / 3),
+                                               [&context] { api::TakeOverOrphans(context); });
     std::fprintf(stderr, "cairn server: SageMaker API on http://%s:%d (store %s)\n",
                  options.host.c_str(), options.port, options.store.c_str());
     std::thread stopper([&] {
@@ -105,6 +106,7 @@ Status RunApiServer(const ApiServerOptions& options) {
     });
     http->Run();  // until a signal: requests in flight are answered before it returns
     pool.Shutdown();
+    takeover.reset();  // nothing is taken over while the server stops
     // Training jobs this server runs are stopped as StopTrainingJob would (their scripts get
     // SIGTERM and may save), and waited for: their threads use the registry.
     stop_jobs = true;

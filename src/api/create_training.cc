@@ -56,21 +56,24 @@ RunnerOptions TrainingRunnerOptions(const Context& c) {
 namespace {
 
 // Registers the job as run by this process; its flag, set to let go of it (Slurm jobs only).
+// Null when this process already runs a job of that name.
 std::shared_ptr<std::atomic<bool>> Watch(Context& c, const std::string& name) {
   auto flag = std::make_shared<std::atomic<bool>>(false);
   if (!c.watchers) return flag;
   std::lock_guard<std::mutex> lock(c.watchers->mu);
-  c.watchers->flags[name] = flag;
+  if (!c.watchers->flags.emplace(name, flag).second) return nullptr;
   return flag;
 }
 
-// The job's runner has returned: this server no longer runs it.
-void Unwatch(Context* c, const std::string& name) {
+// The job's runner has returned: this server no longer runs it. Its lease is released unless it
+// was let go of (another server holds it, or it must expire for one to take over).
+void Unwatch(Context* c, const std::string& name, const std::shared_ptr<std::atomic<bool>>& flag) {
   if (c->watchers) {
     std::lock_guard<std::mutex> lock(c->watchers->mu);
-    c->watchers->flags.erase(name);
+    auto it = c->watchers->flags.find(name);
+    if (it != c->watchers->flags.end() && it->second == flag) c->watchers->flags.erase(it);
   }
-  if (c->leases) c->leases->Release("training-job", name);
+  if (c->leases && !flag->load()) c->leases->Release("training-job", name);
 }
 
 }  // namespace
@@ -86,6 +89,11 @@ void ResumeTrainingJob(Context& c, const std::string& name) {
   if (!gate->Enter()) return;
   RunnerOptions ro = TrainingRunnerOptions(c);
   auto flag = Watch(c, name);
+  if (!flag) {
+    gate->Leave();
+    return;
+  }
+  ro.interrupt = nullptr;  // a Slurm job outlives the server: a shutdown only lets go of it
   ro.abandon = flag.get();
   Context* ctx = &c;
   std::thread([ctx, gate, name, ro, flag] {
@@ -93,7 +101,7 @@ void ResumeTrainingJob(Context& c, const std::string& name) {
     if (!job.ok())
       std::fprintf(stderr, "cairn server: cannot take training job %s over: %s\n", name.c_str(),
                    job.status().ToString().c_str());
-    if (!flag->load()) Unwatch(ctx, name);  // a job let go of keeps its lease to expire
+    Unwatch(ctx, name, flag);
     gate->Leave();
   }).detach();
 }
@@ -197,14 +205,18 @@ Result<Json> CreateTrainingJob(Context& c, const Json& in) {
   // The runner takes the name (create-if-absent) before anything else; answer once it has.
   auto created = std::make_shared<std::promise<Status>>();
   auto told = std::make_shared<std::atomic<bool>>(false);
+  auto flag = Watch(c, spec.job_name);
+  if (!flag) return Status::AlreadyExists("a training job named " + spec.job_name + " is running");
   if (c.leases) {  // this server runs it: its lease first
-    CAIRN_ASSIGN_OR_RETURN(const bool mine, c.leases->Acquire("training-job", spec.job_name));
-    if (!mine)
+    auto mine = c.leases->Acquire("training-job", spec.job_name);
+    if (!mine.ok() || !*mine) {
+      Unwatch(&c, spec.job_name, flag);
+      if (!mine.ok()) return mine.status();
       return Status::AlreadyExists("a training job named " + spec.job_name +
                                    " is run by another server");
+    }
   }
   RunnerOptions ro = TrainingRunnerOptions(c);
-  auto flag = Watch(c, spec.job_name);
   if (ro.scheduler == "slurm") {  // Slurm jobs outlive the server: it only lets go of them
     ro.interrupt = nullptr;
     ro.abandon = flag.get();
@@ -214,14 +226,14 @@ Result<Json> CreateTrainingJob(Context& c, const Json& in) {
   };
   Gate* gate = c.training_jobs;
   if (!gate->Enter()) {
-    Unwatch(&c, spec.job_name);
+    Unwatch(&c, spec.job_name, flag);
     return Status::Internal("cairn server is stopping");
   }
   Context* ctx = &c;
   std::thread([ctx, gate, spec, ro, created, told, flag] {
     auto job = RunTrainingJob(ctx->registry, spec, ro);
     if (!job.ok() && !told->exchange(true)) created->set_value(job.status());
-    if (!flag->load()) Unwatch(ctx, spec.job_name);
+    Unwatch(ctx, spec.job_name, flag);
     gate->Leave();
   }).detach();
   CAIRN_RETURN_IF_ERROR(created->get_future().get());  // kAlreadyExists: ResourceInUse

@@ -1,5 +1,7 @@
 #include "endpoint_fleet.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <signal.h>
 
 #include <chrono>
@@ -20,6 +22,20 @@ namespace {
 
 constexpr double kDrainSeconds = 90;      // an old instance's requests in flight (60 s each)
 constexpr int kLoadTimeoutSeconds = 600;  // SageMaker's container start-up health check
+
+// A node's address (NodeAddr: a name or a dotted quad) as a dotted quad, by getaddrinfo(3).
+Result<std::string> Ipv4Of(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0 || !found)
+    return Status::NotFound("cannot resolve Slurm node address " + host + ": " +
+                            ::gai_strerror(rc));
+  char buf[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr, buf, sizeof buf);
+  ::freeaddrinfo(found);
+  return std::string(buf);
+}
 
 double Uniform01() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -200,7 +216,8 @@ Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& 
                                 inst->process->Describe() + ")" + see);
       auto node = sc.NodeOfJobNamed(job_name);
       if (node.ok()) {
-        CAIRN_ASSIGN_OR_RETURN(inst->address, sc.NodeAddress(*node));
+        CAIRN_ASSIGN_OR_RETURN(const std::string addr, sc.NodeAddress(*node));
+        CAIRN_ASSIGN_OR_RETURN(inst->address, Ipv4Of(addr));  // HAProxy's runtime API wants one
         inst->node = *node;
         break;
       }
@@ -270,8 +287,8 @@ Result<std::shared_ptr<const Fleet>> BuildFleet(Context& c, const std::string& e
       for (const auto& o : reuse->variants)
         if (o->spec.name == s.name && o->spec.model == s.model) old = o.get();
     for (size_t i = 0; i < v->instances.size(); ++i) {
-      if (old && i < old->instances.size()) {
-        v->instances[i] = old->instances[i];
+      if (old && i < old->instances.size() && !old->instances[i]->dead.load()) {
+        v->instances[i] = old->instances[i];  // a dead one is launched anew
       } else {
         to_launch.push_back({v.get(), i});
       }

@@ -105,23 +105,26 @@ void EndpointHosts::Replace(const std::string& endpoint, std::shared_ptr<const F
     if (deploys_.closed()) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  // The variant with the replacement in the dead instance's place, in whichever fleet now holds
-  // the variant (a weight change copies fleets, keeping their variants), swapped in whole.
-  auto v = std::make_shared<Variant>();
-  v->spec = variant->spec;
-  v->lb = variant->lb;
-  for (const auto& inst : variant->instances) v->instances.push_back(inst == dead ? fresh : inst);
+  // The replacement takes the dead instance's place in whichever variant of the fleet serving now
+  // holds it (a weight change or another replacement makes new fleets and variants), and the
+  // fleet swaps in whole.
   bool swapped = false;
+  std::shared_ptr<Variant> v;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = live_.find(endpoint);
     if (it != live_.end() && !it->second->green) {
       const auto& blue = it->second->blue;
-      if (std::find(blue->variants.begin(), blue->variants.end(), variant) !=
-          blue->variants.end()) {
+      for (size_t i = 0; i < blue->variants.size() && !swapped; ++i) {
+        const auto& old = blue->variants[i];
+        if (std::find(old->instances.begin(), old->instances.end(), dead) == old->instances.end())
+          continue;
+        v = std::make_shared<Variant>();
+        v->spec = old->spec;
+        v->lb = old->lb;
+        for (const auto& inst : old->instances) v->instances.push_back(inst == dead ? fresh : inst);
         auto next = std::make_shared<Fleet>(*blue);
-        for (auto& slot : next->variants)
-          if (slot == variant) slot = v;
+        next->variants[i] = v;
         auto routing = std::make_shared<Routing>();
         routing->blue = std::move(next);
         it->second = std::move(routing);

@@ -202,6 +202,12 @@ void EndpointHosts::Deploy(const std::string& endpoint, const std::string& confi
   std::shared_ptr<const Fleet> old;  // retired last, outside the locks
   std::lock_guard<std::mutex> records_lock(records_mu_);
   auto record = records().Get(endpoint);
+  if (c_.leases && !c_.leases->Holds("endpoint", endpoint)) {
+    // Its lease went to another server while it deployed: that one serves it now.
+    std::fprintf(stderr, "cairn server: endpoint %s: lease lost while it deployed; dropped\n",
+                 endpoint.c_str());
+    return;
+  }
   if (!record.ok() || record->created_ms != generation) {
     // Deleted (and maybe created again) while it deployed: the new fleet goes too.
     std::fprintf(stderr, "cairn server: endpoint %s changed while it deployed; dropped\n",
@@ -244,13 +250,15 @@ void EndpointHosts::Deploy(const std::string& endpoint, const std::string& confi
 
 Status EndpointHosts::Create(const EndpointRecord& record) {
   std::lock_guard<std::mutex> records_lock(records_mu_);
-  if (c_.leases) {  // this server will run it: its lease first, then its record
+  // A lease held already is an endpoint of that name this server runs: never released here.
+  const bool held_before = c_.leases && c_.leases->Holds("endpoint", record.name);
+  if (c_.leases && !held_before) {  // this server will run it: its lease first, then its record
     CAIRN_ASSIGN_OR_RETURN(const bool mine, c_.leases->Acquire("endpoint", record.name));
     if (!mine)
       return Status::AlreadyExists("endpoint/" + record.name + " is held by another server");
   }
   if (Status st = records().Create(record); !st.ok()) {
-    if (c_.leases && st.code() == Status::Code::kAlreadyExists)
+    if (c_.leases && !held_before && st.code() == Status::Code::kAlreadyExists)
       c_.leases->Release("endpoint", record.name);
     return st;
   }

@@ -92,9 +92,23 @@ std::vector<std::pair<std::string, std::string>> Leases::RenewAll() {
   for (auto& [which, l] : held) {
     auto put = PutString(store_, layout::LeaseKey(which.first, which.second), Body(l.epoch),
                          PutOptions::IfMatch(l.etag));
+    if (put.status().code() == Status::Code::kPreconditionFailed) {
+      // Our own renewal whose answer was lost also changes the etag: still ours if the lease
+      // names this server at the same epoch.
+      auto now = Read(which.first, which.second);
+      if (now.ok() && now->owner == id_ && now->epoch == l.epoch && !Expired(*now)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = held_.find(which);
+        if (it != held_.end() && it->second.etag == l.etag) {
+          it->second.etag = now->etag;
+          it->second.expires_ms = now->expires_ms;
+        }
+        continue;
+      }
+    }
     std::lock_guard<std::mutex> lock(mu_);
     auto it = held_.find(which);
-    if (it == held_.end()) continue;  // released meanwhile
+    if (it == held_.end() || it->second.etag != l.etag) continue;  // released or re-taken meanwhile
     if (put.ok()) {
       it->second.etag = put->etag;
       it->second.expires_ms = clock_.NowMs() + ttl_ms_;

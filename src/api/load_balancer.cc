@@ -145,9 +145,13 @@ Status LoadBalancer::SetServers(const std::vector<Backend>& servers) {
     if (free == slots_.end())
       return Status::IOError("haproxy: all " + std::to_string(kSlots) + " server slots are in use");
     const std::string s = "instances/slot" + std::to_string(free - slots_.begin() + 1);
-    CAIRN_RETURN_IF_ERROR(
-        Command("set server " + s + " addr " + b.address + " port " + std::to_string(b.port))
-            .status());
+    CAIRN_ASSIGN_OR_RETURN(
+        const std::string moved,
+        Command("set server " + s + " addr " + b.address + " port " + std::to_string(b.port)));
+    // "IP changed from ...", "no need to change the addr, port changed ...", or nothing.
+    if (moved.find("changed") == std::string::npos &&
+        moved.find_first_not_of("\n ") != std::string::npos)
+      return Status::IOError("haproxy: set server " + s + " addr " + b.address + ": " + moved);
     CAIRN_ASSIGN_OR_RETURN(const std::string ready, Command("set server " + s + " state ready"));
     if (ready.find_first_not_of("\n ") != std::string::npos)
       return Status::IOError("haproxy: set server " + s + " state ready: " + ready);

@@ -3,6 +3,8 @@
 // owner's processes (an endpoint's requests, its updates and its instances' health) is passed on
 // to the owner; a server that finds a lease expired takes the job or endpoint over.
 #include <cstdio>
+#include <mutex>
+#include <set>
 
 #include "cairn/training/job.h"
 #include "endpoint_hosts.h"
@@ -46,11 +48,21 @@ void TakeOverOrphans(Context& c) {
   // Training jobs run by cairn servers (`cairn train` runs its own) that have not ended.
   JobStore jobs(c.registry.store());
   auto job_names = jobs.ListNames();
+  static std::mutex ended_mu;
+  static std::set<std::string> ended;  // jobs seen finished (or not a server's): never again
   for (const auto& name : job_names.ok() ? *job_names : std::vector<std::string>{}) {
+    {
+      std::lock_guard<std::mutex> lock(ended_mu);
+      if (ended.count(name)) continue;
+    }
     if (RunsTrainingJob(c, name) || c.leases->Holds("training-job", name)) continue;
     auto job = jobs.Load(name);
-    if (!job.ok() || IsTerminal(job->status) || job->runner.rfind("cairn-server:", 0) != 0)
+    if (!job.ok()) continue;
+    if (IsTerminal(job->status) || job->runner.rfind("cairn-server:", 0) != 0) {
+      std::lock_guard<std::mutex> lock(ended_mu);
+      ended.insert(name);
       continue;
+    }
     auto mine = c.leases->Acquire("training-job", name);
     if (!mine.ok() || !*mine) continue;
     if (job->scheduler_job.rfind("slurm:", 0) == 0) {
@@ -72,6 +84,15 @@ std::optional<net::HttpResponse> ForwardToOwner(Context& c, const std::string& e
   // A request passed on once is answered where it lands: no loops between servers.
   if (!req.Header("x-cairn-forwarded-by").empty()) return std::nullopt;
   auto lease = c.leases->Read("endpoint", endpoint);
+  if (!lease.ok() && lease.status().code() != Status::Code::kNotFound) {
+    net::HttpResponse out;  // not "not found": the store did not answer
+    out.status = 503;
+    out.headers.emplace_back("x-amzn-ErrorType", "ServiceUnavailable");
+    out.body = Json{{"message", "cannot tell which server runs endpoint " + endpoint + ": " +
+                                    lease.status().message()}}
+                   .dump();
+    return out;
+  }
   if (!lease.ok() || lease->owner == c.leases->id() || c.leases->Expired(*lease)) {
     // No live owner: this server takes the endpoint over (if it still exists) and answers.
     auto record = RecordStore<EndpointRecord>(c.registry.store()).Get(endpoint);

@@ -7,6 +7,7 @@
 #include "cairn/core/clock.h"
 #include "cairn/registry/layout.h"
 #include "endpoint_fleet.h"
+#include "leases.h"
 
 namespace cairn::api {
 
@@ -135,6 +136,9 @@ TransformJobs::~TransformJobs() {
 
 Status TransformJobs::Start(const TransformJobRecord& record) {
   CAIRN_RETURN_IF_ERROR(records().Create(record));
+  // Its lease says which server runs it, so that another one starting does not fail it (a
+  // transform job is not taken over: it fails with the server that runs it).
+  if (c_.leases) (void)c_.leases->Acquire("transform-job", record.name);
   if (!jobs_.Enter()) return Status::Internal("cairn server is stopping");
   auto stop = std::make_shared<std::atomic<bool>>(false);
   {
@@ -147,6 +151,7 @@ Status TransformJobs::Start(const TransformJobRecord& record) {
       std::lock_guard<std::mutex> lock(mu_);
       stops_.erase(name);
     }
+    if (c_.leases) c_.leases->Release("transform-job", name);
     jobs_.Leave();
   }).detach();
   return Status::OK();
@@ -170,10 +175,16 @@ Status TransformJobs::FailOrphans() {
   CAIRN_ASSIGN_OR_RETURN(auto all, records().List());
   for (auto& r : all) {
     if (r.status != "InProgress" && r.status != "Stopping") continue;
+    if (c_.leases) {  // run by another live server: not an orphan
+      auto l = c_.leases->Read("transform-job", r.name);
+      if (l.ok() && l->owner != c_.leases->id() && !c_.leases->Expired(*l)) continue;
+    }
     r.status = "Failed";
     r.failure = "cairn server restarted while the job ran";
     r.ended_ms = NowMs();
-    CAIRN_RETURN_IF_ERROR(records().Put(r));
+    if (Status st = records().Put(r); !st.ok())  // the others are still looked at
+      std::fprintf(stderr, "cairn server: cannot mark transform job %s Failed: %s\n",
+                   r.name.c_str(), st.ToString().c_str());
   }
   return Status::OK();
 }
