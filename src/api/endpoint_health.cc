@@ -67,8 +67,8 @@ void EndpointHosts::CheckHealth() {
           if (variant->lb) (void)variant->lb->Disable(inst->id);
           Event(endpoint, why + "; taken out of rotation, replacing it");
           if (!deploys_.Enter()) return;
-          std::thread([this, endpoint, fleet, variant, inst, why] {
-            Replace(endpoint, fleet, variant, inst, why);
+          std::thread([this, name = endpoint, fleet, variant, inst, why] {
+            Replace(name, fleet, variant, inst, why);
             deploys_.Leave();
           }).detach();
         }

@@ -42,15 +42,23 @@ def publish(cluster, tmp, seed):
     return out.strip().split()[-1], m
 
 
-@pytest.fixture
-def api(cluster, tmp_path):
+def start_server(cluster, tmp, name=None, lease=None):
+    """cairn server on the head with Slurm placing instances behind HAProxy; its work folder and
+    log are tmp/server[-NAME]. Returns (process, client(service), port); client.describe(name) is
+    DescribeEndpoint as cairn answers it, with the instances (boto3 drops fields it does not
+    know), through `cairn endpoints describe --json`."""
     port = free_port()
     env = dict(cluster["env"], CAIRN_SERVER_ACCESS_KEY=KEY, CAIRN_SERVER_SECRET_KEY=SECRET)
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([CAIRN, "server", "--store", cluster["store"], "--host", HEAD, "--port",
-                             str(port), "--work-dir", str(tmp_path / "server"), "--scheduler", "slurm",
-                             "--node-work-dir", str(tmp_path / "nodes"), "--load-balancer", "haproxy",
-                             "--lb-bind", HEAD], env=env, stdout=log, stderr=subprocess.STDOUT)
+    suffix = f"-{name}" if name else ""
+    log = open(tmp / f"server{suffix}.log", "w")
+    args = [CAIRN, "server", "--store", cluster["store"], "--host", HEAD, "--port", str(port),
+            "--work-dir", str(tmp / f"server{suffix}"), "--scheduler", "slurm",
+            "--node-work-dir", str(tmp / "nodes"), "--load-balancer", "haproxy", "--lb-bind", HEAD]
+    if name:
+        args += ["--server-id", name]
+    if lease:
+        args += ["--lease-seconds", str(lease)]
+    proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(200):
         try:
             socket.create_connection((HEAD, port), timeout=1).close()
@@ -62,18 +70,22 @@ def api(cluster, tmp_path):
         return boto3.client(service, endpoint_url=f"http://{HEAD}:{port}", region_name="us-east-1",
                             aws_access_key_id=KEY, aws_secret_access_key=SECRET,
                             config=botocore.config.Config(retries={"max_attempts": 1}))
-    def describe(name):
-        """DescribeEndpoint as cairn answers it, with the instances (boto3 drops fields it does
-        not know), through `cairn endpoints describe --json`."""
+
+    def describe(endpoint):
         cli_env = dict(cluster["env"], AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
-        out = subprocess.run([CAIRN, "endpoints", "--server", f"http://{HEAD}:{port}", "describe", name,
+        out = subprocess.run([CAIRN, "endpoints", "--server", f"http://{HEAD}:{port}", "describe", endpoint,
                               "--json"], env=cli_env, capture_output=True, text=True, check=True).stdout
         return json.loads(out)
     client.describe = describe
+    return proc, client, port
+
+
+@pytest.fixture
+def api(cluster, tmp_path):
+    proc, client, _ = start_server(cluster, tmp_path)
     yield client, tmp_path
     proc.terminate()
     assert proc.wait(timeout=200) == 0
-    log.close()
 
 
 def haproxy_stat(tmp_path):
@@ -96,7 +108,7 @@ def haproxy_stat(tmp_path):
 
 def test_replicas_behind_haproxy_alias_move_and_a_host_cut_off(cluster, api):
     client, tmp = api
-    sm, rt = client(), client("sagemaker-runtime")
+    sm = client()
     ref1, m1 = publish(cluster, tmp, 1)
     ref2, m2 = publish(cluster, tmp, 2)
     subprocess.run([CAIRN, "models", "alias", "simple", "prod", ref1.split(":")[1], "--store", cluster["store"]],

@@ -4,43 +4,18 @@ its endpoint are taken over by the other within the lease time."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import tarfile
 import time
 
 import boto3
-import botocore.config
 
-from conftest import CAIRN, HEAD
+from conftest import CAIRN
 
-from test_cluster_endpoints import KEY, SECRET, free_port, publish
+from test_cluster_endpoints import publish, start_server
 
 HERE = os.path.dirname(__file__)
 LEASE = 6
-
-
-def start_server(cluster, tmp, name):
-    port = free_port()
-    env = dict(cluster["env"], CAIRN_SERVER_ACCESS_KEY=KEY, CAIRN_SERVER_SECRET_KEY=SECRET)
-    log = open(tmp / f"server-{name}.log", "w")
-    proc = subprocess.Popen([CAIRN, "server", "--store", cluster["store"], "--host", HEAD, "--port", str(port),
-                             "--work-dir", str(tmp / f"server-{name}"), "--scheduler", "slurm",
-                             "--node-work-dir", str(tmp / "nodes"), "--load-balancer", "haproxy",
-                             "--lb-bind", HEAD, "--server-id", name, "--lease-seconds", str(LEASE)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(200):
-        try:
-            socket.create_connection((HEAD, port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-
-    def client(service="sagemaker"):
-        return boto3.client(service, endpoint_url=f"http://{HEAD}:{port}", region_name="us-east-1",
-                            aws_access_key_id=KEY, aws_secret_access_key=SECRET,
-                            config=botocore.config.Config(retries={"max_attempts": 1}))
-    return proc, client, port
 
 
 def lease(cluster, kind, name):
@@ -50,8 +25,8 @@ def lease(cluster, kind, name):
 
 
 def test_the_other_server_takes_a_dead_servers_job_and_endpoint_over(cluster, tmp_path):
-    a, client_a, _ = start_server(cluster, tmp_path, "server-a")
-    b, client_b, port_b = start_server(cluster, tmp_path, "server-b")
+    a, client_a, _ = start_server(cluster, tmp_path, "server-a", LEASE)
+    b, client_b, _ = start_server(cluster, tmp_path, "server-b", LEASE)
     try:
         sm_a, sm_b, rt_b = client_a(), client_b(), client_b("sagemaker-runtime")
         # The code, as the SageMaker SDK uploads it.

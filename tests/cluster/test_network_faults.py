@@ -14,7 +14,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 
 from conftest import CAIRN, HEAD, S3_PORT
 
