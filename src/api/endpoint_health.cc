@@ -67,8 +67,8 @@ void EndpointHosts::CheckHealth() {
           if (variant->lb) (void)variant->lb->Disable(inst->id);
           Event(endpoint, why + "; taken out of rotation, replacing it");
           if (!deploys_.Enter()) return;
-          std::thread([this, name = endpoint, fleet, variant, inst, why] {
-            Replace(name, fleet, variant, inst, why);
+          std::thread([this, name = endpoint, variant, inst, why] {
+            Replace(name, variant, inst, why);
             deploys_.Leave();
           }).detach();
         }
@@ -77,9 +77,8 @@ void EndpointHosts::CheckHealth() {
   }
 }
 
-void EndpointHosts::Replace(const std::string& endpoint, std::shared_ptr<const Fleet> /*fleet*/,
-                            std::shared_ptr<const Variant> variant, std::shared_ptr<Instance> dead,
-                            const std::string& why) {
+void EndpointHosts::Replace(const std::string& endpoint, std::shared_ptr<const Variant> variant,
+                            std::shared_ptr<Instance> dead, const std::string& why) {
   std::shared_ptr<Instance> fresh;
   for (int attempt = 0; !fresh && attempt < 5; ++attempt) {
     auto launched = LaunchInstanceSafely(

@@ -83,9 +83,8 @@ class EndpointHosts {
              const std::shared_ptr<const Fleet>& green, double green_share, Json progress);
   // The health check's tick, and the replacement of one dead instance (its own thread).
   void CheckHealth();
-  void Replace(const std::string& endpoint, std::shared_ptr<const Fleet> fleet,
-               std::shared_ptr<const Variant> variant, std::shared_ptr<Instance> dead,
-               const std::string& why);
+  void Replace(const std::string& endpoint, std::shared_ptr<const Variant> variant,
+               std::shared_ptr<Instance> dead, const std::string& why);
   void Event(const std::string& endpoint, const std::string& message);
   // Stops a fleet's instances that no live fleet shares, off the caller's thread.
   void Retire(std::shared_ptr<const Fleet> fleet);
