@@ -16,6 +16,7 @@ PACKAGES=(
   python3-importlib-metadata python3-pandas python3-jsonschema python3-platformdirs python3-schema
   python3-protobuf python3-yaml python3-attr
   slurmctld slurmd slurm-client munge haproxy iproute2 util-linux nftables
+  libjs-chart.js chromium chromium-driver python3-selenium fonts-liberation
 )
 
 missing=()

@@ -42,6 +42,7 @@ class EndpointMetrics;
 class Alarms;
 class TransformJobs;
 class Leases;
+class UiSessions;
 
 struct Context {
   const ApiServerOptions& options;
@@ -56,6 +57,7 @@ struct Context {
   Gate* training_jobs = nullptr;
   std::atomic<bool>* stop_jobs = nullptr;
   Leases* leases = nullptr;  // who runs what among the servers sharing the store (leases.h)
+  UiSessions* ui = nullptr;  // the dashboard's logins (ui.h); null: no dashboard
   // Per Slurm training job this server watches: set to let go of it (its lease was lost, or the
   // server stops); the job keeps running on the cluster for whoever takes it over.
   struct Watchers {

@@ -16,6 +16,7 @@
 #include "leases.h"
 #include "metrics.h"
 #include "transform_jobs.h"
+#include "ui.h"
 
 namespace cairn {
 
@@ -60,6 +61,8 @@ Status RunApiServer(const ApiServerOptions& options) {
   api::Leases leases(registry.store(), server_id, url,
                      static_cast<int64_t>(std::max(3, options.lease_seconds)) * 1000);
   context.leases = &leases;
+  api::UiSessions ui_sessions;
+  context.ui = &ui_sessions;
   {
     api::EndpointHosts endpoints(context);
     context.endpoints = &endpoints;
@@ -97,7 +100,8 @@ Status RunApiServer(const ApiServerOptions& options) {
                                               [&context] { api::RenewLeases(context); });
     auto takeover = std::make_unique<Periodic>(std::chrono::milliseconds(leases.ttl_ms() / 3),
                                                [&context] { api::TakeOverOrphans(context); });
-    std::fprintf(stderr, "cairn server: SageMaker API on http://%s:%d (store %s)\n",
+    std::fprintf(stderr,
+                 "cairn server: SageMaker API on http://%s:%d (store %s), dashboard at /ui\n",
                  options.host.c_str(), options.port, options.store.c_str());
     std::thread stopper([&] {
       int sig = 0;

@@ -71,6 +71,11 @@ net::HttpResponse GetMetricStatistics(Context& c, Form& form) {
     return Error(Status::InvalidArgument(
         "StartTime, EndTime (ISO 8601) and a Period of 1 s to a year are required"));
   const std::vector<std::string> statistics = FormList(form, "Statistics");
+  const std::vector<std::string> extended = FormList(form, "ExtendedStatistics");
+  for (const auto& p : extended)
+    if (!MetricStat::IsPercentile(p))
+      return Error(Status::InvalidArgument("ExtendedStatistics: " + p +
+                                           " is not a percentile (p0.1 to p100)"));
   auto series =
       Series(c, form["Namespace"], form["MetricName"], Dimensions(form, ""), start, end, period);
   if (!series.ok()) return Error(series.status());
@@ -80,6 +85,13 @@ net::HttpResponse GetMetricStatistics(Context& c, Form& form) {
     for (const auto& name : statistics)
       if (auto v = s.Get(name))
         points += "<" + XmlEscape(name) + ">" + Number(*v) + "</" + XmlEscape(name) + ">";
+    if (!extended.empty()) {
+      points += "<ExtendedStatistics>";
+      for (const auto& p : extended)
+        points += "<entry><key>" + XmlEscape(p) + "</key><value>" + Number(*s.Get(p)) +
+                  "</value></entry>";
+      points += "</ExtendedStatistics>";
+    }
     points += "<Unit>None</Unit></member>";
   }
   return QueryAnswer(kService, "GetMetricStatistics",
@@ -107,7 +119,7 @@ net::HttpResponse GetMetricData(Context& c, Form& form) {
       return Error(Status::InvalidArgument(
           "query " + id +
           ": MetricStat needs a MetricName, a Period and one of SampleCount, "
-          "Average, Sum, Minimum, Maximum"));
+          "Average, Sum, Minimum, Maximum or a percentile (p99)"));
     auto series = Series(c, form[m + "Metric.Namespace"], metric, Dimensions(form, m + "Metric."),
                          start, end, period);
     if (!series.ok()) return Error(series.status());

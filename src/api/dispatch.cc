@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "endpoint_hosts.h"
 #include "metrics.h"
+#include "ui.h"
 
 namespace cairn::api {
 
@@ -207,6 +208,17 @@ net::HttpResponse HandleRequest(Context& c, const net::HttpRequest& req) {
     net::HttpResponse r;
     r.content_type = "text/plain; version=0.0.4";
     r.body = c.metrics->Prometheus();
+    return r;
+  }
+  // The dashboard: sessions of its own (a login form, a cookie), not SigV4.
+  if (c.ui &&
+      (req.target == "/ui" || req.target.rfind("/ui/", 0) == 0 || req.target.rfind("/ui?", 0) == 0))
+    return HandleUi(c, *c.ui, req, false);
+  if (c.ui && req.method == "GET" && req.target == "/") {  // a browser at the server's address
+    net::HttpResponse r;
+    r.status = 303;
+    r.content_type = "text/plain";
+    r.headers.emplace_back("Location", "/ui/");
     return r;
   }
   if (req.method == "GET" && req.target == "/ping") {

@@ -1,7 +1,10 @@
 #include "metrics.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "cairn/core/clock.h"
@@ -30,11 +33,15 @@ int64_t MinuteOf(const std::string& key) {
 
 }  // namespace
 
-void MetricStat::Add(double v) {
+void MetricStat::Add(double v, bool histogram) {
   min = n ? std::min(min, v) : v;
   max = n ? std::max(max, v) : v;
   sum += v;
   ++n;
+  if (histogram) {
+    const double b = v > 1 ? std::ceil(std::log(v) / std::log(kBinRatio)) : 0;
+    ++bins[static_cast<int32_t>(std::min(b, 2000.0))];
+  }
 }
 
 void MetricStat::Merge(const MetricStat& o) {
@@ -43,6 +50,29 @@ void MetricStat::Merge(const MetricStat& o) {
   max = n ? std::max(max, o.max) : o.max;
   sum += o.sum;
   n += o.n;
+  for (const auto& [b, k] : o.bins) bins[b] += k;
+}
+
+bool MetricStat::IsPercentile(const std::string& s) {
+  if (s.size() < 2 || s.size() > 7 || s[0] != 'p') return false;
+  char* end = nullptr;
+  const double p = std::strtod(s.c_str() + 1, &end);
+  return end == s.c_str() + s.size() && std::isdigit(static_cast<unsigned char>(s[1])) && p > 0 &&
+         p <= 100;
+}
+
+double MetricStat::Percentile(double p) const {
+  int64_t total = 0;
+  for (const auto& [b, k] : bins) total += k;
+  if (total == 0) return 0;
+  const auto rank = static_cast<int64_t>(std::ceil(p / 100.0 * static_cast<double>(total)));
+  int64_t seen = 0;
+  for (const auto& [b, k] : bins) {
+    seen += k;
+    if (seen >= std::max<int64_t>(rank, 1))  // the bin's upper edge, within the samples' range
+      return std::clamp(std::pow(kBinRatio, b), min, max);
+  }
+  return max;
 }
 
 std::optional<double> MetricStat::Get(const std::string& statistic) const {
@@ -51,6 +81,7 @@ std::optional<double> MetricStat::Get(const std::string& statistic) const {
   if (statistic == "Minimum") return min;
   if (statistic == "Maximum") return max;
   if (statistic == "SampleCount") return static_cast<double>(n);
+  if (IsPercentile(statistic)) return Percentile(std::strtod(statistic.c_str() + 1, nullptr));
   return std::nullopt;
 }
 
@@ -84,8 +115,8 @@ void EndpointMetrics::Record(const std::string& endpoint, const std::string& var
   m["Invocations"][bucket].Add(1);
   m["Invocation4XXErrors"][bucket].Add(e4 ? 1 : 0);
   m["Invocation5XXErrors"][bucket].Add(e5 ? 1 : 0);
-  if (model_status != 0) m["ModelLatency"][bucket].Add(model_us);
-  m["OverheadLatency"][bucket].Add(overhead_us);
+  if (model_status != 0) m["ModelLatency"][bucket].Add(model_us, true);
+  m["OverheadLatency"][bucket].Add(overhead_us, true);
   dirty_[key] = true;
   Totals& t = totals_[{endpoint, variant}];
   ++t.invocations;
@@ -104,8 +135,15 @@ Status EndpointMetrics::Flush() {
       if (!dirty) continue;
       Json j = Json::object();
       for (const auto& [metric, buckets] : minutes_[key])
-        for (const auto& [b, s] : buckets)
-          j[metric][std::to_string(b)] = Json::array({s.n, s.sum, s.min, s.max});
+        for (const auto& [b, s] : buckets) {
+          Json v = Json::array({s.n, s.sum, s.min, s.max});
+          if (!s.bins.empty()) {  // a fifth element: the histogram, bin -> samples
+            Json h = Json::object();
+            for (const auto& [bin, k] : s.bins) h[std::to_string(bin)] = k;
+            v.push_back(std::move(h));
+          }
+          j[metric][std::to_string(b)] = std::move(v);
+        }
       writes.emplace_back(key, std::move(j));
       dirty = false;
     }
@@ -165,12 +203,17 @@ Result<std::map<int64_t, MetricStat>> EndpointMetrics::Query(const std::string& 
     if (!j.is_object() || !j.contains(metric)) continue;  // damaged or empty: skipped
     for (const auto& [b, v] : j[metric].items()) {
       const int64_t t = std::atoll(b.c_str());
-      if (t < start_ms || t >= end_ms || !v.is_array() || v.size() != 4) continue;
+      if (t < start_ms || t >= end_ms || !v.is_array() || v.size() < 4 || v.size() > 5 ||
+          !v[0].is_number() || !v[1].is_number() || !v[2].is_number() || !v[3].is_number())
+        continue;
       MetricStat s;
       s.n = v[0].get<int64_t>();
       s.sum = v[1].get<double>();
       s.min = v[2].get<double>();
       s.max = v[3].get<double>();
+      if (v.size() == 5 && v[4].is_object())
+        for (const auto& [bin, k] : v[4].items())
+          if (k.is_number_integer()) s.bins[std::atoi(bin.c_str())] += k.get<int64_t>();
       out[start_ms + (t - start_ms) / period_ms * period_ms].Merge(s);
     }
   }

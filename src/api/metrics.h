@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -28,14 +29,23 @@
 
 namespace cairn::api {
 
-// Statistics of the samples in one bucket or period.
+// Statistics of the samples in one bucket or period. Latencies also keep a histogram of
+// logarithmic bins (each kBinRatio wide: percentiles within 2%), for CloudWatch's extended
+// statistics (p50, p99, p99.9: "pNN" or "pNN.N").
 struct MetricStat {
+  static constexpr double kBinRatio = 1.04;
   int64_t n = 0;  // SampleCount
   double sum = 0, min = 0, max = 0;
-  void Add(double v);
+  std::map<int32_t, int64_t> bins;  // bin -> samples; bin b holds (kBinRatio^(b-1), kBinRatio^b]
+  void Add(double v, bool histogram = false);
   void Merge(const MetricStat& o);
-  // "Average", "Sum", "Minimum", "Maximum" or "SampleCount"; nullopt for anything else.
+  // "Average", "Sum", "Minimum", "Maximum", "SampleCount", or a percentile "pNN[.N]" (from the
+  // histogram: 0 when these samples kept none); nullopt for anything else.
   std::optional<double> Get(const std::string& statistic) const;
+  // The percentile (0 < p <= 100) of the samples added with a histogram; 0 when none were.
+  double Percentile(double p) const;
+  // Whether `statistic` names a percentile (p0.1 .. p100).
+  static bool IsPercentile(const std::string& statistic);
 };
 
 class EndpointMetrics {

@@ -6,6 +6,52 @@
 #include "commands.h"
 
 namespace cairn::cli {
+namespace {
+
+// --credentials FILE ('ACCESS_KEY SECRET_KEY' lines) and $CAIRN_SERVER_ACCESS_KEY /
+// $CAIRN_SERVER_SECRET_KEY, into `out`. kNotFound for an unreadable file, kInvalidArgument for
+// none.
+Status ReadCredentials(const std::string& file, std::map<std::string, std::string>& out) {
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return Status::NotFound("cannot read " + file);
+    std::string a, b;
+    while (in >> a >> b) out[a] = b;
+  }
+  const char* ak = std::getenv("CAIRN_SERVER_ACCESS_KEY");
+  const char* sk = std::getenv("CAIRN_SERVER_SECRET_KEY");
+  if (ak && *ak && sk && *sk) out[ak] = sk;
+  if (out.empty())
+    return Status::InvalidArgument(
+        "give --credentials FILE or CAIRN_SERVER_ACCESS_KEY and CAIRN_SERVER_SECRET_KEY: every "
+        "request must be signed, and the dashboard's login checks them");
+  return Status::OK();
+}
+
+void AddUiCommand(CLI::App& app, Action* action) {
+  auto o = std::make_shared<ApiServerOptions>();
+  auto file = std::make_shared<std::string>();
+  o->port = 8771;
+  auto* u = app.add_subcommand(
+      "ui", "Serve the web dashboard alone, read-only, over a store (cairn server has it at /ui)");
+  u->add_option("--store", o->store, "store URI (default $CAIRN_STORE)");
+  u->add_option("--host", o->host, "address (default 127.0.0.1)");
+  u->add_option("--port", o->port, "port (default 8771)");
+  u->add_option("--credentials", *file,
+                "file of 'ACCESS_KEY SECRET_KEY' lines to log in with; or "
+                "$CAIRN_SERVER_ACCESS_KEY / $CAIRN_SERVER_SECRET_KEY");
+  u->callback([=] {
+    *action = [=] {
+      ApiServerOptions opts = *o;
+      opts.store = StoreUri(opts.store);
+      if (Status st = ReadCredentials(*file, opts.credentials); !st.ok()) return Fail(st);
+      Status st = RunUiServer(opts);
+      return st.ok() ? kExitOk : Fail(st);
+    };
+  });
+}
+
+}  // namespace
 
 void AddServerCommands(CLI::App& app, Action* action) {
   auto o = std::make_shared<ApiServerOptions>();
@@ -63,23 +109,12 @@ void AddServerCommands(CLI::App& app, Action* action) {
       if (opts.node_work_root.empty()) opts.node_work_root = "/tmp/cairn-nodes";
       if (opts.scheduler != "local" && opts.scheduler != "slurm")
         return Fail(Status::InvalidArgument("--scheduler is local or slurm"));
-      if (!file->empty()) {
-        std::ifstream in(*file);
-        if (!in) return Fail(Status::NotFound("cannot read " + *file));
-        std::string a, b;
-        while (in >> a >> b) opts.credentials[a] = b;
-      }
-      const char* ak = std::getenv("CAIRN_SERVER_ACCESS_KEY");
-      const char* sk = std::getenv("CAIRN_SERVER_SECRET_KEY");
-      if (ak && *ak && sk && *sk) opts.credentials[ak] = sk;
-      if (opts.credentials.empty())
-        return Fail(
-            Status::InvalidArgument("give --credentials FILE or CAIRN_SERVER_ACCESS_KEY and "
-                                    "CAIRN_SERVER_SECRET_KEY: every request must be signed"));
+      if (Status st = ReadCredentials(*file, opts.credentials); !st.ok()) return Fail(st);
       Status st = RunApiServer(opts);
       return st.ok() ? kExitOk : Fail(st);
     };
   });
+  AddUiCommand(app, action);
 }
 
 }  // namespace cairn::cli

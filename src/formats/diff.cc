@@ -34,36 +34,41 @@ std::vector<TensorDiff> DiffTensors(const Value& a, const Value& b) {
     in_a.emplace(nt.name, true);
     auto it = in_b.find(nt.name);
     if (it == in_b.end()) {
-      out.push_back({TensorDiff::Kind::kRemoved, nt.name, "", 0});
+      out.push_back({TensorDiff::Kind::kRemoved, nt.name, "", 0, 0});
       continue;
     }
     const Tensor &x = *nt.tensor, &y = *it->second;
     if (x.dtype != y.dtype) {
       out.push_back(
           {TensorDiff::Kind::kChanged, nt.name,
-           "dtype " + std::string(DTypeName(x.dtype)) + " -> " + std::string(DTypeName(y.dtype)),
+           "dtype " + std::string(DTypeName(x.dtype)) + " -> " + std::string(DTypeName(y.dtype)), 0,
            0});
       continue;
     }
     if (x.shape != y.shape) {
       out.push_back({TensorDiff::Kind::kChanged, nt.name,
-                     "shape " + ShapeString(x.shape) + " -> " + ShapeString(y.shape), 0});
+                     "shape " + ShapeString(x.shape) + " -> " + ShapeString(y.shape), 0, 0});
       continue;
     }
     if (SameValues(x, y)) continue;
-    double max_diff = 0;
+    double max_diff = 0, diff_sq = 0, a_sq = 0;
     const int64_t n = x.numel();
     for (int64_t i = 0; i < n; ++i) {
-      double d = std::fabs(x.ElementAsDouble(i) - y.ElementAsDouble(i));
+      const double xa = x.ElementAsDouble(i);
+      double d = std::fabs(xa - y.ElementAsDouble(i));
       if (std::isnan(d)) d = INFINITY;  // NaN on one side only: as different as can be
       max_diff = std::max(max_diff, d);
+      diff_sq += d * d;
+      a_sq += xa * xa;
     }
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "max |a-b| = %.6g", max_diff);
-    out.push_back({TensorDiff::Kind::kChanged, nt.name, buf, max_diff});
+    // ||b - a||_2 / ||a||_2; a change from all zeros is infinitely large.
+    const double rel_l2 = a_sq > 0 ? std::sqrt(diff_sq) / std::sqrt(a_sq) : INFINITY;
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), "max |a-b| = %.6g, relative L2 = %.6g", max_diff, rel_l2);
+    out.push_back({TensorDiff::Kind::kChanged, nt.name, buf, max_diff, rel_l2});
   }
   for (const auto& nt : tb) {
-    if (!in_a.count(nt.name)) out.push_back({TensorDiff::Kind::kAdded, nt.name, "", 0});
+    if (!in_a.count(nt.name)) out.push_back({TensorDiff::Kind::kAdded, nt.name, "", 0, 0});
   }
   return out;
 }

@@ -105,7 +105,24 @@ TEST(Metrics, StatisticsMergeAsCloudWatchDefinesThem) {
   EXPECT_EQ(*a.Get("Minimum"), -2);
   EXPECT_EQ(*a.Get("Maximum"), 3);
   EXPECT_DOUBLE_EQ(*a.Get("Average"), 2.0 / 3);
-  EXPECT_FALSE(a.Get("p99").has_value());
+  EXPECT_FALSE(a.Get("p99x").has_value());
+  EXPECT_FALSE(a.Get("Median").has_value());
+  EXPECT_EQ(*a.Get("p99"), 0);  // no histogram kept for these samples
+}
+
+TEST(Metrics, PercentilesFromTheHistogramWithin4Percent) {
+  MetricStat a, b;
+  for (int i = 1; i <= 900; ++i) a.Add(1000 + i, true);  // 1001..1900 us
+  for (int i = 1; i <= 100; ++i) b.Add(50'000 + i, true);  // a slow tail: 50001..50100 us
+  a.Merge(b);
+  EXPECT_NEAR(a.Percentile(50), 1500, 1500 * 0.04);
+  EXPECT_NEAR(a.Percentile(90), 1900, 1900 * 0.04);
+  EXPECT_NEAR(*a.Get("p99"), 50'099, 50'099 * 0.04);
+  EXPECT_LE(*a.Get("p100"), 50'100);  // clamped to the largest sample
+  EXPECT_GE(a.Percentile(0.1), 1001);  // and to the smallest
+  EXPECT_TRUE(MetricStat::IsPercentile("p99.9"));
+  for (const char* bad : {"p", "p0", "p101", "pabc", "P99", "p-1", "p9x"})
+    EXPECT_FALSE(MetricStat::IsPercentile(bad)) << bad;
 }
 
 TEST(Fleet, PickFollowsWeightsAndTargets) {

@@ -49,6 +49,9 @@ TEST(Weights, DiffFindsAddedRemovedAndChanged) {
   ASSERT_EQ(d.size(), 4u);
   EXPECT_EQ(d[0].name, "moved");
   EXPECT_EQ(d[0].max_abs_diff, 0.25);
+  // FloatTensor({3}) is 0, 1, 2 and the moved one 0.25, 1.25, 2.25: ||b-a|| / ||a|| =
+  // sqrt(3 * 0.0625) / sqrt(5).
+  EXPECT_NEAR(d[0].rel_l2, std::sqrt(3 * 0.0625) / std::sqrt(5.0), 1e-12);
   EXPECT_EQ(d[1].kind, TensorDiff::Kind::kRemoved);
   EXPECT_EQ(d[2].detail, "shape [1, 2] -> [2]");
   EXPECT_EQ(d[3].kind, TensorDiff::Kind::kAdded);

@@ -49,7 +49,11 @@ struct ApiServerOptions {
   int lease_seconds = 15;
 };
 
-// Serves until SIGTERM / SIGINT.
+// Serves until SIGTERM / SIGINT. The web dashboard is at /ui (docs/dashboard.md).
 Status RunApiServer(const ApiServerOptions& options);
+
+// `cairn ui`: only the dashboard, read-only, over options.store, on options.host:port; login with
+// one of options.credentials. Serves until SIGTERM / SIGINT. Errors: the store's, and the port's.
+Status RunUiServer(const ApiServerOptions& options);
 
 }  // namespace cairn
