@@ -149,8 +149,9 @@ SHOTS = os.environ.get("CAIRN_UI_SCREENSHOTS")
 
 def login(b, url):
     b.get(url + "/ui/")
-    if not b.current_url.endswith("/ui/login"):
-        return  # this browser has a session already
+    if not b.current_url.endswith("/ui/login"):  # this browser has a session already
+        WebDriverWait(b, 20).until(lambda d: d.execute_script("return document.body.dataset.page") == "groups")
+        return
     WebDriverWait(b, 20).until(EC.presence_of_element_located((By.ID, "access_key")))
     b.find_element(By.ID, "access_key").send_keys(KEY)
     b.find_element(By.ID, "secret_key").send_keys(SECRET)
@@ -212,6 +213,11 @@ def test_every_page_shows_the_store(site, browser, tmp_path):
     points = b.execute_script("return Chart.getChart('chart-train_loss').data.datasets[0].data.length")
     series = [m for m in site.jobs["run-a"]["metrics"] if m["name"] == "train_loss"]
     assert points == len(series) == 6
+    assert b.execute_script("return Chart.getChart('chart-train_loss').data.datasets[0].data.map(p => p.x)") == [1, 2, 3, 4, 5, 6]
+    from selenium.webdriver.support.ui import Select
+    Select(b.find_element(By.ID, "x-axis")).select_by_value("time")  # seconds since the job began
+    xs = b.execute_script("return Chart.getChart('chart-train_loss').data.datasets[0].data.map(p => p.x)")
+    assert xs == [(m["at_ms"] - site.jobs["run-a"]["created_ms"]) / 1000 for m in series]
     assert "train_loss=" in b.find_element(By.ID, "log").text
     assert "Completed" in b.find_element(By.ID, "transitions").text
 
@@ -279,6 +285,9 @@ def test_actions_from_the_pages_are_seen_by_the_cli(site, browser, tmp_path):
                 break
             time.sleep(0.3)
         visit(b, url, "#/jobs/long-run", "job", tmp_path, "#stop", "job-running")
+        # The log tail follows the job: new epochs appear without a reload.
+        first = texts(b, "#log")[0]
+        WebDriverWait(b, 20).until(lambda d: len(texts(d, "#log")[0]) > len(first))
         b.find_element(By.ID, "stop").click()
         confirm(b)
         job.wait(timeout=90)
@@ -300,6 +309,39 @@ def test_a_thousand_versions_render_in_under_a_second(site, browser, tmp_path):
         times.append(b.execute_script("return cairn.lastRenderMs"))
     print(f"1,000-version list: rendered in {min(times):.0f} ms (best of 3: {[round(t) for t in times]})")
     assert min(times) < 1000
+
+
+def test_a_deployment_in_progress_shows_its_step_and_alarms(site, browser, tmp_path):
+    b, url = browser, site.url
+    login(b, url)
+    sm, cw = site.client(), site.client("cloudwatch")
+    sm.create_model(ModelName="demo-1", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
+                    PrimaryContainer={"Image": "pytorch-inference:1.13", "ModelDataUrl": "cairn://demo:1",
+                                      "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
+                                                      "SAGEMAKER_SUBMIT_DIRECTORY": EXAMPLE}})
+    sm.create_endpoint_config(EndpointConfigName="demo-config-1", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "demo-1", "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large"}])
+    cw.put_metric_alarm(AlarmName="demo-5xx", Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors",
+                        Dimensions=[{"Name": "EndpointName", "Value": "demo-ep"}], Statistic="Sum", Period=10,
+                        EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanOrEqualToThreshold",
+                        TreatMissingData="notBreaching")
+    sm.update_endpoint(EndpointName="demo-ep", EndpointConfigName="demo-config-1", DeploymentConfig={
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "CANARY", "WaitIntervalInSeconds": 20,
+                                            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25}},
+            "TerminationWaitInSeconds": 0},
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "demo-5xx"}]}})
+    deadline = time.time() + 60
+    while "PendingDeploymentSummary" not in site.client().describe_endpoint(EndpointName="demo-ep"):
+        assert time.time() < deadline, "the deployment never started baking"
+        time.sleep(0.2)
+    visit(b, url, "#/endpoints/demo-ep", "endpoint", tmp_path, "#deployment-steps tbody tr", "endpoint-deploying")
+    steps = texts(b, "#deployment-steps tbody tr")[0]
+    assert "step 1 of 2" in steps and "25% of requests" in steps, steps
+    alarms = texts(b, "#alarms tbody tr")
+    assert len(alarms) == 1 and "demo-5xx" in alarms[0], alarms
+    assert "demo-config-1" in texts(b, "#deployment")[0]
 
 
 def raw(url, method, path, body=None, headers=None):

@@ -7,7 +7,8 @@ const cairn = {
   session: null,
   timers: [],
   charts: [],
-  pages: {},        // name -> async function(main, ...args), filled in by pages.js
+  pages: {},        // name -> async function(view, ...args), filled in by pages.js
+  gen: 0,           // navigations so far: a page finishing after a later one started is dropped
   lastRenderMs: 0,  // how long the last page took, request to rendered table (read by tests)
 };
 
@@ -180,30 +181,46 @@ function lineChart(id, title, datasets, xLabel) {
   return { panel, chart };
 }
 
-function every(ms, fn) { cairn.timers.push(setInterval(fn, ms)); }
+// Runs `fn` every `ms` while the page that asked is the one shown.
+function every(ms, fn) {
+  const gen = cairn.gen;
+  const id = setInterval(() => { if (gen === cairn.gen) fn(); else clearInterval(id); }, ms);
+  cairn.timers.push(id);
+}
 
+// Shows the page the URL's hash names. Each page renders into a fresh <main> that replaces the
+// shown one only if no later navigation started meanwhile (two routes may be in flight).
 async function route() {
+  const gen = ++cairn.gen;
   cairn.timers.forEach(clearInterval);
   cairn.timers = [];
-  cairn.charts.forEach((c) => c.destroy());
-  cairn.charts = [];
   const parts = (location.hash.replace(/^#\/?/, '') || 'groups').split('/').map(decodeURIComponent);
   const name = { groups: parts.length > 1 ? 'group' : 'groups', versions: 'version', diff: 'diff',
                  jobs: parts.length > 1 ? 'job' : 'jobs', compare: 'compare',
                  endpoints: parts.length > 1 ? 'endpoint' : 'endpoints' }[parts[0]];
-  document.querySelectorAll('nav a').forEach((a) => a.classList.toggle(
-      'active', a.dataset.section === { versions: 'groups', diff: 'groups', compare: 'jobs' }[parts[0]] ||
-                a.dataset.section === parts[0]));
-  const main = document.getElementById('main');
+  const section = { versions: 'groups', diff: 'groups', compare: 'jobs' }[parts[0]] || parts[0];
+  document.querySelectorAll('nav a').forEach((a) => a.classList.toggle('active', a.dataset.section === section));
+  const view = h('main', { id: 'main' });
+  const show = () => {
+    if (gen !== cairn.gen) return false;
+    const charts = cairn.charts;
+    cairn.charts = [];
+    charts.forEach((c) => { if (view.contains(c.canvas)) cairn.charts.push(c); else c.destroy(); });
+    document.getElementById('main').replaceWith(view);
+    return true;
+  };
   const started = performance.now();
-  if (!name) { main.replaceChildren(h('p', { class: 'error' }, 'No such page.')); return; }
   try {
-    await cairn.pages[name](main, ...parts.slice(1));
-    cairn.lastRenderMs = performance.now() - started;
-    document.body.dataset.page = name;
+    if (!name) throw new ApiError('No such page.');
+    await cairn.pages[name](view, ...parts.slice(1));  // Chart.js sizes charts once shown
+    if (show()) {
+      cairn.lastRenderMs = performance.now() - started;
+      document.body.dataset.page = name;
+    }
   } catch (e) {
-    if (e instanceof ApiError) main.replaceChildren(h('h1', {}, 'Not available'), h('p', { class: 'error' }, e.message));
-    else throw e;
+    if (!(e instanceof ApiError)) throw e;
+    view.replaceChildren(h('h1', {}, 'Not available'), h('p', { class: 'error' }, e.message));
+    if (show()) document.body.dataset.page = 'error';
   }
 }
 

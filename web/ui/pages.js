@@ -221,13 +221,31 @@ cairn.pages.jobs = async (main) => {
                        data.jobs.length ? table.element : h('p', { class: 'muted' }, 'No training jobs yet.'));
 };
 
-// One chart per metric name; each job a dataset, x = seconds since that job was created.
-function metricCharts(jobs) {
+// One chart per metric name; each job a dataset. x: the point's step (1, 2, ... in the order the
+// values were logged) or seconds since the job was created.
+const pointsOf = (j, name, x) => j.series[name].map(([t, v], i) =>
+  ({ x: x === 'time' ? (t - j.created_ms) / 1000 : i + 1, y: v }));
+
+function metricCharts(jobs, x) {
   const names = [...new Set(jobs.flatMap((j) => Object.keys(j.series)))].sort();
   return names.map((name) => lineChart('chart-' + name, name, jobs.filter((j) => j.series[name]).map((j) => ({
-    label: jobs.length > 1 ? j.name : name,
-    data: j.series[name].map(([t, v]) => ({ x: (t - j.created_ms) / 1000, y: v })),
-  })), 'seconds since the job was created').panel);
+    label: jobs.length > 1 ? j.name : name, data: pointsOf(j, name, x),
+  })), x === 'time' ? 'seconds since the job was created' : 'step').panel);
+}
+
+// The charts' grid with a choice of x axis; redraws in place.
+function chartGrid(jobs) {
+  const grid = h('div', { class: 'grid', id: 'charts' });
+  const axis = h('select', { id: 'x-axis' }, h('option', { value: 'step' }, 'x: step'),
+                 h('option', { value: 'time' }, 'x: seconds'));
+  const draw = () => {
+    cairn.charts = cairn.charts.filter((c) => { if (grid.contains(c.canvas)) { c.destroy(); return false; } return true; });
+    const charts = metricCharts(jobs, axis.value);
+    grid.replaceChildren(...(charts.length ? charts : [h('p', { class: 'muted' }, 'No metric values yet.')]));
+  };
+  axis.addEventListener('change', draw);
+  draw();
+  return { toolbar: h('div', { class: 'toolbar' }, axis), grid, axis };
 }
 
 cairn.pages.job = async (main, name) => {
@@ -240,9 +258,10 @@ cairn.pages.job = async (main, name) => {
     log.scrollTop = log.scrollHeight;
   };
   showLog(j.log);
-  const charts = metricCharts([j]);
+  const charts = chartGrid([j]);
   main.replaceChildren(
-    h('h1', {}, link('#/jobs', 'Training jobs'), ' / ', j.name, ' ', badge(j.status), ' ', h('span', { class: 'muted', id: 'secondary' }, j.secondary_status)),
+    h('h1', {}, link('#/jobs', 'Training jobs'), ' / ', j.name, ' ', badge(j.status), ' ',
+      h('span', { class: 'muted', id: 'secondary' }, j.secondary_status !== j.status ? j.secondary_status : '')),
     writable() && running ? h('div', { class: 'toolbar' }, h('button', { type: 'button', id: 'stop', class: 'danger',
       onclick: () => runAction(`Stop training job ${j.name}?`, `jobs/${encodeURIComponent(j.name)}/stop`, {}, status) }, 'Stop job'), status) : '',
     j.failure_reason ? h('p', { class: 'error' }, j.failure_reason) : '',
@@ -252,8 +271,7 @@ cairn.pages.job = async (main, name) => {
       h('dt', {}, 'Model'), h('dd', {}, j.model_version ? link('#/versions/' + j.model_version.replace(':', '/'), j.model_version) : ''),
       h('dt', {}, 'Hyperparameters'), h('dd', {}, h('code', {}, JSON.stringify(j.hyperparameters))),
       h('dt', {}, 'Final metrics'), h('dd', {}, metricsText(j.final_metrics))),
-    h('h2', {}, 'Metrics'),
-    charts.length ? h('div', { class: 'grid' }, charts) : h('p', { class: 'muted' }, 'No metric values yet.'),
+    h('h2', {}, 'Metrics'), charts.toolbar, charts.grid,
     h('h2', {}, 'Status transitions'),
     dataTable([
       { key: 'status', label: 'Status' }, { key: 'message', label: 'Message' },
@@ -268,7 +286,7 @@ cairn.pages.job = async (main, name) => {
     for (const [metric, points] of Object.entries(now.series)) {
       const chart = cairn.charts.find((c) => c.canvas.id === 'chart-' + metric);
       if (!chart) { route(); return; }  // a new series: draw the page again
-      chart.data.datasets[0].data = points.map(([t, v]) => ({ x: (t - now.created_ms) / 1000, y: v }));
+      chart.data.datasets[0].data = pointsOf(now, metric, charts.axis.value);
       chart.update();
     }
     if (now.status !== 'InProgress') route();
@@ -277,10 +295,10 @@ cairn.pages.job = async (main, name) => {
 
 cairn.pages.compare = async (main, names) => {
   const jobs = await Promise.all(names.split(',').map((n) => apiGet(`jobs/${encodeURIComponent(n)}?log_lines=0`)));
-  const charts = metricCharts(jobs);
+  const charts = chartGrid(jobs);
   main.replaceChildren(h('h1', {}, link('#/jobs', 'Training jobs'), ' / compare'),
     h('p', {}, jobs.map((j) => [link('#/jobs/' + encodeURIComponent(j.name), j.name), ' ', badge(j.status), ' '])),
-    charts.length ? h('div', { class: 'grid' }, charts) : h('p', { class: 'muted' }, 'These jobs have no metric values.'));
+    charts.toolbar, charts.grid);
 };
 
 // ---- Endpoints ------------------------------------------------------------------------------
