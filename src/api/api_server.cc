@@ -69,26 +69,31 @@ Status RunApiServer(const ApiServerOptions& options) {
     api::TransformJobs transforms(context);
     context.transforms = &transforms;
     CAIRN_RETURN_IF_ERROR(transforms.FailOrphans());
-    // Operations touch the store (and may publish): they run on a pool, off the event loops.
+    // Operations touch the store (and may publish): they run on a pool, off the event loops. The
+    // dashboard's pages (which may read whole weight files) have a small pool of their own, so
+    // that they never hold up the API or InvokeEndpoint.
     ThreadPool pool(8);
+    ThreadPool ui_pool(2);
     net::HttpServer::Options ho;
     ho.host = options.host;
     ho.port = options.port;
     ho.max_body = 16 << 20;
     CAIRN_ASSIGN_OR_RETURN(
         auto http, net::HttpServer::Listen(ho, [&](net::HttpRequest& req, net::Respond respond) {
-          pool.Post([&context, req = std::move(req), respond = std::move(respond)] {
-            net::HttpResponse r;
-            try {
-              r = api::HandleRequest(context, req);
-            } catch (const std::exception& e) {  // never take the server down with a request
-              r.status = 500;
-              r.headers.emplace_back("x-amzn-ErrorType", "InternalFailure");
-              r.body = api::Json{{"__type", "InternalFailure"}, {"message", e.what()}}.dump(
-                  -1, ' ', false, api::Json::error_handler_t::replace);
-            }
-            respond(std::move(r));
-          });
+          const bool ui = req.target == "/ui" || req.target.rfind("/ui/", 0) == 0;
+          (ui ? ui_pool : pool)
+              .Post([&context, req = std::move(req), respond = std::move(respond)] {
+                net::HttpResponse r;
+                try {
+                  r = api::HandleRequest(context, req);
+                } catch (const std::exception& e) {  // never take the server down with a request
+                  r.status = 500;
+                  r.headers.emplace_back("x-amzn-ErrorType", "InternalFailure");
+                  r.body = api::Json{{"__type", "InternalFailure"}, {"message", e.what()}}.dump(
+                      -1, ' ', false, api::Json::error_handler_t::replace);
+                }
+                respond(std::move(r));
+              });
         }));
     // Endpoints come back only once the port is ours: a server that cannot listen changes nothing.
     // What no live server runs (this one's own after a restart) is taken over now, then every
@@ -110,6 +115,7 @@ Status RunApiServer(const ApiServerOptions& options) {
     });
     http->Run();  // until a signal: requests in flight are answered before it returns
     pool.Shutdown();
+    ui_pool.Shutdown();
     takeover.reset();  // nothing is taken over while the server stops
     // Training jobs this server runs are stopped as StopTrainingJob would (their scripts get
     // SIGTERM and may save), and waited for: their threads use the registry.

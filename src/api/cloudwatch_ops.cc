@@ -88,8 +88,9 @@ net::HttpResponse GetMetricStatistics(Context& c, Form& form) {
     if (!extended.empty()) {
       points += "<ExtendedStatistics>";
       for (const auto& p : extended)
-        points += "<entry><key>" + XmlEscape(p) + "</key><value>" + Number(*s.Get(p)) +
-                  "</value></entry>";
+        if (auto v = s.Get(p))  // no histogram for these samples: no value, as CloudWatch
+          points +=
+              "<entry><key>" + XmlEscape(p) + "</key><value>" + Number(*v) + "</value></entry>";
       points += "</ExtendedStatistics>";
     }
     points += "<Unit>None</Unit></member>";
@@ -115,7 +116,7 @@ net::HttpResponse GetMetricData(Context& c, Form& form) {
     const std::string stat = form[m + "Stat"];
     const int64_t period = std::atoll(form[m + "Period"].c_str());
     if (metric.empty() || period <= 0 || period > EndpointMetrics::kMaxPeriodSeconds ||
-        !MetricStat{}.Get(stat))
+        !(MetricStat{}.Get(stat) || MetricStat::IsPercentile(stat)))
       return Error(Status::InvalidArgument(
           "query " + id +
           ": MetricStat needs a MetricName, a Period and one of SampleCount, "
@@ -125,7 +126,8 @@ net::HttpResponse GetMetricData(Context& c, Form& form) {
     if (!series.ok()) return Error(series.status());
     if (form[q + "ReturnData"] == "false") continue;
     std::vector<std::pair<int64_t, double>> points;
-    for (const auto& [t, s] : *series) points.emplace_back(t, *s.Get(stat));
+    for (const auto& [t, s] : *series)
+      if (auto v = s.Get(stat)) points.emplace_back(t, *v);
     if (!ascending) std::reverse(points.begin(), points.end());
     std::string ts, values;
     for (const auto& [t, v] : points) {

@@ -54,25 +54,35 @@ void MetricStat::Merge(const MetricStat& o) {
 }
 
 bool MetricStat::IsPercentile(const std::string& s) {
-  if (s.size() < 2 || s.size() > 7 || s[0] != 'p') return false;
-  char* end = nullptr;
-  const double p = std::strtod(s.c_str() + 1, &end);
-  return end == s.c_str() + s.size() && std::isdigit(static_cast<unsigned char>(s[1])) && p > 0 &&
-         p <= 100;
+  // p<digits>[.<digits>], from p0.1 to p100 (CloudWatch's range for extended statistics)
+  if (s.size() < 2 || s.size() > 8 || s[0] != 'p') return false;
+  size_t dots = 0;
+  for (size_t i = 1; i < s.size(); ++i) {
+    if (s[i] == '.') {
+      if (++dots > 1 || i == 1 || i + 1 == s.size()) return false;
+    } else if (!std::isdigit(static_cast<unsigned char>(s[i]))) {
+      return false;
+    }
+  }
+  const double p = std::strtod(s.c_str() + 1, nullptr);
+  return p >= 0.1 && p <= 100;
 }
 
-double MetricStat::Percentile(double p) const {
+std::optional<double> MetricStat::Percentile(double p) const {
   int64_t total = 0;
   for (const auto& [b, k] : bins) total += k;
-  if (total == 0) return 0;
-  const auto rank = static_cast<int64_t>(std::ceil(p / 100.0 * static_cast<double>(total)));
+  if (total == 0) return std::nullopt;
+  // The smallest rank r with r >= p% of the samples (in integers: no rounding of p / 100).
+  const auto scaled = static_cast<int64_t>(std::llround(p * 1000));  // p in thousandths
+  const int64_t rank = std::max<int64_t>(1, (scaled * total + 99'999) / 100'000);
+  const double lo = std::min(min, max), hi = std::max(min, max);
   int64_t seen = 0;
   for (const auto& [b, k] : bins) {
     seen += k;
-    if (seen >= std::max<int64_t>(rank, 1))  // the bin's upper edge, within the samples' range
-      return std::clamp(std::pow(kBinRatio, b), min, max);
+    if (seen >= rank)  // the bin's geometric middle (within 2%), within the samples' range
+      return std::clamp(std::pow(kBinRatio, b - 0.5), lo, hi);
   }
-  return max;
+  return hi;
 }
 
 std::optional<double> MetricStat::Get(const std::string& statistic) const {

@@ -40,11 +40,12 @@ struct MetricStat {
   void Add(double v, bool histogram = false);
   void Merge(const MetricStat& o);
   // "Average", "Sum", "Minimum", "Maximum", "SampleCount", or a percentile "pNN[.N]" (from the
-  // histogram: 0 when these samples kept none); nullopt for anything else.
+  // histogram; nullopt when these samples kept none); nullopt for anything else.
   std::optional<double> Get(const std::string& statistic) const;
-  // The percentile (0 < p <= 100) of the samples added with a histogram; 0 when none were.
-  double Percentile(double p) const;
-  // Whether `statistic` names a percentile (p0.1 .. p100).
+  // The percentile (0.1 <= p <= 100) of the samples added with a histogram: the middle of the
+  // bin holding the sample of rank ceil(p% of n), within 2%; nullopt when no sample was.
+  std::optional<double> Percentile(double p) const;
+  // Whether `statistic` names a percentile: p<digits>[.<digits>], p0.1 .. p100.
   static bool IsPercentile(const std::string& statistic);
 };
 

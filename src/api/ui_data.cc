@@ -11,6 +11,10 @@
 namespace cairn::api {
 namespace {
 
+// Weight files are read whole (and verified) to list their tensors or diff them: a page view
+// does so up to this size per file.
+constexpr uint64_t kMaxTensorListingBytes = uint64_t{512} << 20;
+
 Json VersionSummary(const VersionInfo& v) {
   Json j = {{"version", v.version},        {"approval", ApprovalName(v.approval)},
             {"aliases", v.aliases},        {"size", v.total_size()},
@@ -44,14 +48,18 @@ Json ServingEndpoints(Context& c, const VersionInfo& v) {
     auto config = RecordStore<EndpointConfigRecord>(c.registry.store()).Get(e.config);
     if (!config.ok()) continue;
     for (const auto& variant : config->variants) {
-      const std::string model = variant.value("ModelName", "");
+      if (!variant.is_object() || !variant.contains("ModelName") ||
+          !variant["ModelName"].is_string() || !variant.contains("VariantName") ||
+          !variant["VariantName"].is_string())
+        continue;  // a damaged record does not hide the others
+      const std::string model = variant["ModelName"].get<std::string>();
       auto m = RecordStore<ModelRecord>(c.registry.store()).Get(model);
       if (!m.ok()) continue;
       auto served = c.registry.Resolve(m->ref);
       if (served.ok() && served->group == v.group && served->version == v.version)
         out.push_back({{"endpoint", e.name},
                        {"status", EndpointStatusName(e.status)},
-                       {"variant", variant.value("VariantName", "")},
+                       {"variant", variant["VariantName"].get<std::string>()},
                        {"model", model},
                        {"model_ref", m->ref}});
     }
@@ -157,6 +165,12 @@ Result<Json> UiTensors(Context& c, const std::string& group, int64_t version) {
   Json errors = Json::array();
   for (const auto& f : v.files) {
     if (!IsWeightsFile(f.path)) continue;
+    if (f.size > kMaxTensorListingBytes) {  // read whole into memory: not for a page view
+      errors.push_back({{"file", f.path},
+                        {"error", "too large to list here (" + std::to_string(f.size >> 20) +
+                                      " MiB); `cairn weights inspect` after a restore lists it"}});
+      continue;
+    }
     CAIRN_ASSIGN_OR_RETURN(auto bytes, c.registry.ReadFile(ref, f.path));  // every chunk checked
     auto w = LoadWeights(bytes);
     if (!w.ok()) {  // e.g. a TorchScript archive: listed as a file, not as tensors
@@ -176,6 +190,12 @@ Result<Json> UiTensors(Context& c, const std::string& group, int64_t version) {
 Result<Json> UiDiff(Context& c, const std::string& a, const std::string& b) {
   CAIRN_ASSIGN_OR_RETURN(const VersionInfo va, c.registry.Resolve(a));
   CAIRN_ASSIGN_OR_RETURN(const VersionInfo vb, c.registry.Resolve(b));
+  for (const VersionInfo* v : {&va, &vb})
+    for (const auto& f : v->files)
+      if (IsWeightsFile(f.path) && f.size > kMaxTensorListingBytes)
+        return Status::InvalidArgument(v->ref() + ":" + f.path + " is " +
+                                       std::to_string(f.size >> 20) +
+                                       " MiB: too large to diff here; use `cairn models diff`");
   CAIRN_ASSIGN_OR_RETURN(auto diffs, c.registry.Diff(va.ref(), vb.ref()));
   Json files = Json::array();
   for (const auto& d : diffs) {
@@ -184,8 +204,9 @@ Result<Json> UiDiff(Context& c, const std::string& a, const std::string& b) {
       tensors.push_back({{"name", t.name},
                          {"kind", KindName(static_cast<int>(t.kind))},
                          {"detail", t.detail},
-                         {"max_abs", Finite(t.max_abs_diff)},
-                         {"rel_l2", Finite(t.rel_l2)}});
+                         // null where values were not compared (added, removed, new dtype/shape)
+                         {"max_abs", t.values_compared ? Finite(t.max_abs_diff) : Json(nullptr)},
+                         {"rel_l2", t.values_compared ? Finite(t.rel_l2) : Json(nullptr)}});
     files.push_back(
         {{"path", d.path}, {"kind", KindName(static_cast<int>(d.kind))}, {"tensors", tensors}});
   }

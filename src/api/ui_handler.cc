@@ -2,6 +2,8 @@
 // and the actions (each checked for its CSRF token). Errors are JSON {"error": message}.
 #include <openssl/crypto.h>
 
+#include <algorithm>
+#include <charconv>
 #include <vector>
 
 #include "cairn/core/clock.h"

@@ -6,6 +6,7 @@
 #include "cairn/core/clock.h"
 #include "cairn/training/job.h"
 #include "endpoint_hosts.h"
+#include "leases.h"
 #include "metrics.h"
 #include "records.h"
 #include "ui.h"
@@ -16,8 +17,9 @@ namespace {
 // The last `n` lines of every host's log, each with its host, in the order they reached the store.
 Json LogTail(Context& c, const std::string& job, size_t n) {
   Json lines = Json::array();
+  if (n == 0) return lines;
   auto pieces = JobStore(c.registry.store()).ReadLogs(job, {});
-  if (!pieces.ok() || n == 0) return lines;
+  if (!pieces.ok()) return lines;
   std::stable_sort(pieces->begin(), pieces->end(),
                    [](const LogPiece& a, const LogPiece& b) { return a.at_ms < b.at_ms; });
   std::vector<Json> all;
@@ -113,14 +115,20 @@ Result<Json> UiEndpoint(Context& c, const std::string& name, int minutes) {
   CAIRN_ASSIGN_OR_RETURN(const EndpointRecord r,
                          RecordStore<EndpointRecord>(c.registry.store()).Get(name));
   Json describe;
-  if (c.endpoints) {  // cairn server: its live view (instances, health, the deployment's step)
+  std::string owner_url;  // another live server runs the endpoint: its view is the live one
+  if (c.leases && !c.leases->Holds("endpoint", name))
+    if (auto lease = c.leases->Read("endpoint", name);
+        lease.ok() && lease->owner != c.leases->id() && !c.leases->Expired(*lease))
+      owner_url = lease->url;
+  if (c.endpoints && owner_url.empty()) {  // its live view (instances, health, deployment step)
     CAIRN_ASSIGN_OR_RETURN(describe, DescribeEndpoint(c, Json{{"EndpointName", name}}));
-  } else {  // cairn ui: the records only
+  } else {  // cairn ui, or another server runs it: the records only
     describe = {{"EndpointName", r.name},
                 {"EndpointStatus", EndpointStatusName(r.status)},
                 {"EndpointConfigName", r.config}};
     if (!r.failure.empty()) describe["FailureReason"] = r.failure;
     if (!r.deployment.is_null()) describe["LastDeploymentConfig"] = r.deployment;
+    if (!owner_url.empty()) describe["CairnOwnerUrl"] = owner_url;
   }
   // The models each variant serves, from the configuration in service.
   Json models = Json::object();
@@ -128,9 +136,12 @@ Result<Json> UiEndpoint(Context& c, const std::string& name, int minutes) {
       config.ok()) {
     if (!describe.contains("ProductionVariants")) describe["ProductionVariants"] = config->variants;
     for (const auto& v : config->variants) {
-      const std::string model = v.value("ModelName", "");
+      if (!v.is_object() || !v.contains("ModelName") || !v["ModelName"].is_string() ||
+          !v.contains("VariantName") || !v["VariantName"].is_string())
+        continue;  // a damaged record: shown as stored, without its model
+      const std::string model = v["ModelName"].get<std::string>();
       if (auto m = RecordStore<ModelRecord>(c.registry.store()).Get(model); m.ok())
-        models[v.value("VariantName", "")] = {{"model", model}, {"ref", m->ref}};
+        models[v["VariantName"].get<std::string>()] = {{"model", model}, {"ref", m->ref}};
     }
   }
   // Alarms the deployment watches, with their state now.
@@ -139,7 +150,8 @@ Result<Json> UiEndpoint(Context& c, const std::string& name, int minutes) {
       describe.contains("LastDeploymentConfig") ? describe["LastDeploymentConfig"] : r.deployment;
   if (dc.is_object() && dc.contains("AutoRollbackConfiguration"))
     for (const auto& a : dc["AutoRollbackConfiguration"].value("Alarms", Json::array())) {
-      const std::string alarm = a.value("AlarmName", "");
+      if (!a.is_object() || !a.contains("AlarmName") || !a["AlarmName"].is_string()) continue;
+      const std::string alarm = a["AlarmName"].get<std::string>();
       auto rec = RecordStore<AlarmRecord>(c.registry.store()).Get(alarm);
       alarms.push_back({{"name", alarm},
                         {"state", rec.ok() ? rec->state : "missing"},
@@ -148,8 +160,8 @@ Result<Json> UiEndpoint(Context& c, const std::string& name, int minutes) {
   // Series over the last minutes, 10 s apart: requests/s, errors, latency percentiles (ms).
   Json series = Json::object();
   if (c.metrics) {
-    const int64_t end = NowMs() / EndpointMetrics::kBucketMs * EndpointMetrics::kBucketMs +
-                        EndpointMetrics::kBucketMs;
+    // Whole buckets only: the one still filling would read as a dip in requests/s.
+    const int64_t end = NowMs() / EndpointMetrics::kBucketMs * EndpointMetrics::kBucketMs;
     const int64_t start = end - int64_t{minutes} * 60'000;
     const int64_t period_s = EndpointMetrics::kBucketMs / 1000;
     auto query = [&](const char* metric) {
@@ -166,8 +178,12 @@ Result<Json> UiEndpoint(Context& c, const std::string& name, int minutes) {
       rps.push_back(inv.count(at) ? inv[at].sum / static_cast<double>(period_s) : 0.0);
       err4.push_back(e4.count(at) ? e4[at].sum : 0.0);
       err5.push_back(e5.count(at) ? e5[at].sum : 0.0);
-      p50.push_back(lat.count(at) ? Json(lat[at].Percentile(50) / 1000.0) : Json(nullptr));
-      p99.push_back(lat.count(at) ? Json(lat[at].Percentile(99) / 1000.0) : Json(nullptr));
+      auto ms = [&](double p) {
+        auto v = lat.count(at) ? lat[at].Percentile(p) : std::nullopt;
+        return v ? Json(*v / 1000.0) : Json(nullptr);
+      };
+      p50.push_back(ms(50));
+      p99.push_back(ms(99));
     }
     series = {{"t_ms", t},          {"requests_per_s", rps}, {"errors_4xx", err4},
               {"errors_5xx", err5}, {"p50_ms", p50},         {"p99_ms", p99}};

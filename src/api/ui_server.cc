@@ -40,15 +40,22 @@ Status RunUiServer(const ApiServerOptions& options) {
       auto http, net::HttpServer::Listen(ho, [&](net::HttpRequest& req, net::Respond respond) {
         pool.Post([&context, &sessions, req = std::move(req), respond = std::move(respond)] {
           net::HttpResponse r;
-          if (req.target == "/ui" || req.target.rfind("/ui/", 0) == 0 ||
-              req.target.rfind("/ui?", 0) == 0) {
-            r = api::HandleUi(context, sessions, req, /*read_only=*/true);
-          } else if (req.method == "GET" && req.target == "/ping") {
-            r.body = "ok\n";
-          } else {
-            r.status = 303;
-            r.content_type = "text/plain";
-            r.headers.emplace_back("Location", "/ui/");
+          try {
+            if (req.target == "/ui" || req.target.rfind("/ui/", 0) == 0 ||
+                req.target.rfind("/ui?", 0) == 0) {
+              r = api::HandleUi(context, sessions, req, /*read_only=*/true);
+            } else if (req.method == "GET" && req.target == "/ping") {
+              r.body = "ok\n";
+            } else {
+              r.status = 303;
+              r.content_type = "text/plain";
+              r.headers.emplace_back("Location", "/ui/");
+            }
+          } catch (const std::exception& e) {  // never take the server down with a request
+            r = net::HttpResponse{};
+            r.status = 500;
+            r.body = api::Json{{"error", e.what()}}.dump(-1, ' ', false,
+                                                         api::Json::error_handler_t::replace);
           }
           respond(std::move(r));
         });

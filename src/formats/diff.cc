@@ -51,21 +51,26 @@ std::vector<TensorDiff> DiffTensors(const Value& a, const Value& b) {
       continue;
     }
     if (SameValues(x, y)) continue;
-    double max_diff = 0, diff_sq = 0, a_sq = 0;
+    // Sums in long double: squares of large F64 values stay finite.
+    double max_diff = 0;
+    long double diff_sq = 0, a_sq = 0;
     const int64_t n = x.numel();
     for (int64_t i = 0; i < n; ++i) {
       const double xa = x.ElementAsDouble(i);
       double d = std::fabs(xa - y.ElementAsDouble(i));
       if (std::isnan(d)) d = INFINITY;  // NaN on one side only: as different as can be
       max_diff = std::max(max_diff, d);
-      diff_sq += d * d;
-      a_sq += xa * xa;
+      diff_sq += static_cast<long double>(d) * d;
+      a_sq += static_cast<long double>(xa) * xa;
     }
-    // ||b - a||_2 / ||a||_2; a change from all zeros is infinitely large.
-    const double rel_l2 = a_sq > 0 ? std::sqrt(diff_sq) / std::sqrt(a_sq) : INFINITY;
+    // ||b - a||_2 / ||a||_2: 0 when no value moved (bytes may differ: -0.0), infinitely large
+    // for a change from all zeros (or from a NaN).
+    const double rel_l2 = diff_sq == 0 ? 0.0
+                          : a_sq > 0   ? static_cast<double>(std::sqrt(diff_sq / a_sq))
+                                       : INFINITY;
     char buf[96];
     std::snprintf(buf, sizeof(buf), "max |a-b| = %.6g, relative L2 = %.6g", max_diff, rel_l2);
-    out.push_back({TensorDiff::Kind::kChanged, nt.name, buf, max_diff, rel_l2});
+    out.push_back({TensorDiff::Kind::kChanged, nt.name, buf, max_diff, rel_l2, true});
   }
   for (const auto& nt : tb) {
     if (!in_a.count(nt.name)) out.push_back({TensorDiff::Kind::kAdded, nt.name, "", 0, 0});

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "cairn/core/parallel.h"
+#include "cairn/core/sha256.h"
 
 namespace cairn {
 
@@ -59,13 +61,20 @@ std::string Value::HashKey() const {
     case Kind::kBytes:
       return "b" + as_bytes();
     case Kind::kTuple: {
-      std::string k = "t(";
-      for (const Value& v : tuple().items) {
-        std::string sub = v.HashKey();
-        if (sub.empty()) return "";
-        k += std::to_string(sub.size()) + ":" + sub;
-      }
-      return k + ")";
+      const TupleData& t = tuple();
+      std::call_once(t.hashed, [&t] {
+        Sha256 h;
+        for (const Value& v : t.items) {
+          const std::string sub = v.HashKey();
+          if (sub.empty()) return;  // unhashable: the key stays empty
+          const std::string size = std::to_string(sub.size()) + ":";
+          h.Update(size.data(), size.size());
+          h.Update(sub.data(), sub.size());
+        }
+        const Sha256Digest d = h.Finish();
+        t.hash_key = "t" + std::string(reinterpret_cast<const char*>(d.data()), d.size());
+      });
+      return t.hash_key;
     }
     default:
       return "";
@@ -148,12 +157,25 @@ void Flatten(const Value& v, const std::string& prefix, std::vector<NamedTensor>
   }
 }
 
-Status Check(const Value& v, size_t depth, size_t max_depth,
-             std::unordered_set<const void*>& path) {
-  if (depth > max_depth) {
-    return Status::Unsupported("containers nested more than " + std::to_string(max_depth) +
+// A container's shape below it: the depth of its deepest value (0: no children) and how many
+// values it holds once memo-shared containers are expanded (capped at kMaxExpanded + 1).
+struct Shape {
+  size_t height = 0;
+  uint64_t expanded = 1;
+};
+
+struct TreeCheck {
+  size_t max_depth;
+  std::unordered_set<const void*> path;                // containers being walked (cycles)
+  std::unordered_map<const void*, Shape> done;  // containers walked: each once (DAGs)
+};
+
+Result<Shape> Measure(const Value& v, size_t depth, TreeCheck& t) {
+  auto too_deep = [&] {
+    return Status::Unsupported("containers nested more than " + std::to_string(t.max_depth) +
                                " deep");
-  }
+  };
+  if (depth > t.max_depth) return too_deep();
   const void* id = nullptr;
   std::vector<const Value*> children;
   switch (v.kind()) {
@@ -171,12 +193,22 @@ Status Check(const Value& v, size_t depth, size_t max_depth,
       for (const auto& [k, c] : v.dict().attrs) children.push_back(&c);
       break;
     default:
-      return Status::OK();
+      return Shape{};
   }
-  if (!path.insert(id).second) return Status::Unsupported("a container that contains itself");
-  for (const Value* c : children) CAIRN_RETURN_IF_ERROR(Check(*c, depth + 1, max_depth, path));
-  path.erase(id);
-  return Status::OK();
+  if (auto it = t.done.find(id); it != t.done.end()) {
+    if (depth + it->second.height > t.max_depth) return too_deep();
+    return it->second;
+  }
+  if (!t.path.insert(id).second) return Status::Unsupported("a container that contains itself");
+  Shape shape;
+  for (const Value* c : children) {
+    CAIRN_ASSIGN_OR_RETURN(const Shape sub, Measure(*c, depth + 1, t));
+    shape.height = std::max(shape.height, sub.height + 1);
+    shape.expanded = std::min(shape.expanded + sub.expanded, kMaxExpandedValues + 1);
+  }
+  t.path.erase(id);
+  t.done.emplace(id, shape);
+  return shape;
 }
 
 bool TensorsEqual(const Tensor& a, const Tensor& b) {
@@ -211,8 +243,14 @@ std::vector<Sha256Digest> HashTensors(const std::vector<NamedTensor>& tensors) {
 }
 
 Status ValidateTree(const Value& root, size_t max_depth) {
-  std::unordered_set<const void*> path;
-  return Check(root, 0, max_depth, path);
+  TreeCheck t{max_depth, {}, {}};
+  CAIRN_ASSIGN_OR_RETURN(const Shape shape, Measure(root, 0, t));
+  if (shape.expanded > kMaxExpandedValues)
+    return Status::Unsupported(
+        "the checkpoint holds more than " + std::to_string(kMaxExpandedValues) +
+        " values once its shared containers are expanded (containers that repeat one another, "
+        "nested: a tree exponentially larger than the file)");
+  return Status::OK();
 }
 
 bool DeepEqual(const Value& a, const Value& b) {

@@ -1,3 +1,4 @@
+#include <chrono>
 #include <limits>
 #include <string>
 
@@ -147,6 +148,43 @@ TEST(Pickle, IntegersAtEveryEncodingBoundary) {
   auto back = Load(*p);
   ASSERT_OK(back.status());
   for (size_t i = 0; i < items.size(); ++i) EXPECT_EQ(back->list().items[i].as_int(), values[i]);
+}
+
+
+// Found by the pickle_fuzz campaign (fuzz/findings/pickle-hashkey-timeout, > 10 s): a dict key
+// made of memo-shared tuples, each level (t, t) of the one before, is 2^depth leaves as a tree.
+// Hashing it must cost the number of distinct tuples, not the size of the tree.
+TEST(Unpickle, MemoSharedNestedTuplesAreCheckedInLinearTime) {
+  auto nested = [](int depth) {
+    std::string p = "\x80\x02}K\x01\x85q\x00"s;  // PROTO 2, EMPTY_DICT, t0 = (1,), memo[0]
+    for (int i = 0; i < depth; ++i) p += "h\x00\x86q\x00"s;  // memo[0] = (memo[0], memo[0])
+    return p + "Ns."s;                                        // d[t_depth] = None
+  };
+  // 20 levels: a million values expanded, accepted. 200 levels: 2^200, refused at once.
+  const auto started = std::chrono::steady_clock::now();
+  auto small = Load(nested(20));
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  auto huge = Load(nested(200));
+  EXPECT_EQ(huge.status().code(), Status::Code::kUnsupported);
+  EXPECT_NE(huge.status().message().find("expanded"), std::string::npos) << huge.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  // The dict key is hashed once per distinct tuple (HashKey caches it).
+  auto r = Load(nested(20));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->dict().items.size(), 1u);
+  // Equal tuples built apart share a key; a different leaf changes it.
+  auto chain = [](int64_t leaf, int depth) {
+    Value t = Value::Tuple({Value::Int(leaf)});
+    for (int i = 0; i < depth; ++i) t = Value::Tuple({t, t});
+    return t;
+  };
+  EXPECT_EQ(r->dict().items[0].first.HashKey(), chain(1, 20).HashKey());
+  EXPECT_NE(chain(1, 200).HashKey(), "");  // 2^200 leaves as a tree: hashed per distinct tuple
+  EXPECT_NE(chain(1, 200).HashKey(), chain(2, 200).HashKey());
+  EXPECT_NE(chain(1, 3).HashKey(), chain(1, 4).HashKey());
+  EXPECT_NE(Value::Tuple({Value::String("ab")}).HashKey(),
+            Value::Tuple({Value::String("a"), Value::String("b")}).HashKey());
+  EXPECT_EQ(Value::Tuple({Value::List({})}).HashKey(), "");  // a list inside: unhashable
 }
 
 }  // namespace

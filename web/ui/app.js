@@ -14,12 +14,18 @@ const cairn = {
 
 class ApiError extends Error {}
 
+// The answer's JSON; an ApiError with the server's message (or the status) otherwise.
+async function answer(r) {
+  let body = null;
+  try { body = await r.json(); } catch (e) { /* not JSON: a proxy's page, a cut connection */ }
+  if (!r.ok || body === null) throw new ApiError((body && body.error) || `${r.status} ${r.statusText}`);
+  return body;
+}
+
 async function apiGet(path) {
   const r = await fetch('/ui/api/' + path, { credentials: 'same-origin' });
   if (r.status === 401) { location.href = '/ui/login'; throw new ApiError('not logged in'); }
-  const body = await r.json();
-  if (!r.ok) throw new ApiError(body.error || r.statusText);
-  return body;
+  return answer(r);
 }
 
 async function apiPost(path, payload) {
@@ -29,9 +35,7 @@ async function apiPost(path, payload) {
     headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': cairn.session.csrf_token },
     body: JSON.stringify(payload || {}),
   });
-  const body = await r.json();
-  if (!r.ok) throw new ApiError(body.error || r.statusText);
-  return body;
+  return answer(r);
 }
 
 // h('td', {class: 'num', onclick: f}, 'text', childNode, ...): an element; strings become text.
@@ -111,7 +115,7 @@ async function runAction(question, path, payload, status) {
   if (!(await confirmAction(question))) return;
   try {
     await apiPost(path, payload);
-    route();
+    await route();
   } catch (e) {
     if (status) status.replaceChildren(h('span', { class: 'error action-error' }, e.message));
   }
@@ -181,10 +185,17 @@ function lineChart(id, title, datasets, xLabel) {
   return { panel, chart };
 }
 
-// Runs `fn` every `ms` while the page that asked is the one shown.
+// Runs `fn(current)` every `ms` while the page that asked is the one shown; `current()` says
+// whether it still is (check it after each await). A failed refresh is tried again next time.
 function every(ms, fn) {
   const gen = cairn.gen;
-  const id = setInterval(() => { if (gen === cairn.gen) fn(); else clearInterval(id); }, ms);
+  const current = () => gen === cairn.gen;
+  const id = setInterval(() => {
+    if (!current()) { clearInterval(id); return; }
+    Promise.resolve().then(() => fn(current)).catch((e) => {
+      if (!(e instanceof ApiError)) console.warn('refresh failed', e);
+    });
+  }, ms);
   cairn.timers.push(id);
 }
 
@@ -194,7 +205,12 @@ async function route() {
   const gen = ++cairn.gen;
   cairn.timers.forEach(clearInterval);
   cairn.timers = [];
-  const parts = (location.hash.replace(/^#\/?/, '') || 'groups').split('/').map(decodeURIComponent);
+  let parts;
+  try {
+    parts = (location.hash.replace(/^#\/?/, '') || 'groups').split('/').map(decodeURIComponent);
+  } catch (e) {  // a malformed %-escape
+    parts = ['?'];
+  }
   const name = { groups: parts.length > 1 ? 'group' : 'groups', versions: 'version', diff: 'diff',
                  jobs: parts.length > 1 ? 'job' : 'jobs', compare: 'compare',
                  endpoints: parts.length > 1 ? 'endpoint' : 'endpoints' }[parts[0]];

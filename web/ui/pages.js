@@ -168,11 +168,15 @@ cairn.pages.version = async (main, group, number) => {
   }, (e) => tensors.replaceChildren(h('p', { class: 'error' }, e.message)));
 };
 
+// Infinity sorts above every number, and a change that is not of values (added, removed, a new
+// dtype or shape) above every value change: it is the bigger change.
+const sortable = (v) => (v === null ? Number.MAX_VALUE * 2 : v === 'inf' ? Number.MAX_VALUE : v);
+
 cairn.pages.diff = async (main, a, b) => {
   const d = await apiGet(`diff/${encodeURIComponent(a)}/${encodeURIComponent(b)}`);
   const rows = [];
   d.files.forEach((f) => f.tensors.forEach((t) => rows.push({ file: f.path, ...t })));
-  const changed = rows.filter((t) => t.kind === 'changed' && t.rel_l2 !== undefined);
+  const changed = rows.filter((t) => t.rel_l2 !== null);
   const content = [
     h('h1', {}, `Diff ${d.a} → ${d.b}`),
     h('h2', {}, 'Files'),
@@ -182,8 +186,8 @@ cairn.pages.diff = async (main, a, b) => {
     rows.length ? dataTable([
       { key: 'file', label: 'File' }, { key: 'name', label: 'Tensor' },
       { key: 'kind', label: 'Change', cell: (t) => badge(t.kind) },
-      { key: 'max_abs', label: 'max |b−a|', num: true, value: (t) => t.max_abs === 'inf' ? Infinity : t.max_abs, cell: (t) => fmtNumber(t.max_abs) },
-      { key: 'rel_l2', label: 'relative L2', num: true, value: (t) => t.rel_l2 === 'inf' ? Infinity : t.rel_l2, cell: (t) => fmtNumber(t.rel_l2) },
+      { key: 'max_abs', label: 'max |b−a|', num: true, value: (t) => sortable(t.max_abs), cell: (t) => t.max_abs === null ? '' : fmtNumber(t.max_abs) },
+      { key: 'rel_l2', label: 'relative L2', num: true, value: (t) => sortable(t.rel_l2), cell: (t) => t.rel_l2 === null ? '' : fmtNumber(t.rel_l2) },
       { key: 'detail', label: 'Detail' },
     ], rows, { id: 'diff-tensors', sortKey: 'rel_l2', desc: true }).element : h('p', { class: 'muted' }, 'No tensor changed.'),
   ];
@@ -279,10 +283,12 @@ cairn.pages.job = async (main, name) => {
       { key: 'end_ms', label: 'Ended', cell: (t) => fmtTime(t.end_ms) },
     ], j.transitions, { id: 'transitions', sortKey: 'start_ms' }).element,
     h('h2', {}, 'Log (last 200 lines)'), log);
-  if (running) every(2000, async () => {
+  const secondary = main.querySelector('#secondary');
+  if (running) every(2000, async (current) => {
     const now = await apiGet(`jobs/${encodeURIComponent(name)}?log_lines=200`);
+    if (!current()) return;
     showLog(now.log);
-    document.getElementById('secondary').textContent = now.secondary_status;
+    secondary.textContent = now.secondary_status !== now.status ? now.secondary_status : '';
     for (const [metric, points] of Object.entries(now.series)) {
       const chart = cairn.charts.find((c) => c.canvas.id === 'chart-' + metric);
       if (!chart) { route(); return; }  // a new series: draw the page again
@@ -323,35 +329,29 @@ function endpointSeries(s) {
   };
 }
 
-cairn.pages.endpoint = async (main, name) => {
-  const data = await apiGet('endpoints/' + encodeURIComponent(name));
+// What changes while an endpoint is watched: variants and instances, the deployment, its alarms.
+function endpointState(data) {
   const e = data.endpoint;
   const variants = (e.ProductionVariants || []).map((v) => ({ ...v, model: data.models[v.VariantName] }));
   const pending = e.PendingDeploymentSummary;
-  const charts = [];
-  if (data.series.t_ms) {
-    const s = endpointSeries(data.series);
-    charts.push(lineChart('chart-rps', 'Requests per second', s.rps, 'seconds ago'));
-    charts.push(lineChart('chart-errors', 'Errors per 10 s', s.errors, 'seconds ago'));
-    charts.push(lineChart('chart-latency', 'Model latency (ms)', s.latency, 'seconds ago'));
-  }
   const instances = (v) => (v.Instances || []).map((i) =>
-    h('div', {}, badge(i.Status || i.Health || 'Unknown'), ' ', h('code', {}, [i.InstanceId, i.Node, i.Address].filter(Boolean).join(' '))));
-  main.replaceChildren(
+    h('div', {}, badge(i.Health || 'Unknown'), ' ', h('code', {}, [i.InstanceId, i.Node, i.Address].filter(Boolean).join(' '))));
+  return [
     h('h1', {}, link('#/endpoints', 'Endpoints'), ' / ', e.EndpointName, ' ', badge(e.EndpointStatus)),
     e.FailureReason ? h('p', { class: 'error' }, e.FailureReason) : '',
-    h('dl', { class: 'facts' },
-      h('dt', {}, 'Configuration'), h('dd', {}, e.EndpointConfigName || ''),
-      e.LoadBalancerUrl ? [h('dt', {}, 'Load balancer'), h('dd', {}, e.LoadBalancerUrl)] : ''),
+    e.CairnOwnerUrl ? h('p', { class: 'muted', id: 'owner' }, 'Another cairn server runs this endpoint: its instances and deployment steps are on ',
+      h('a', { href: `${e.CairnOwnerUrl}/ui/#/endpoints/${encodeURIComponent(e.EndpointName)}` }, e.CairnOwnerUrl)) : '',
+    h('dl', { class: 'facts' }, h('dt', {}, 'Configuration'), h('dd', {}, e.EndpointConfigName || '')),
     h('h2', {}, 'Production variants'),
     dataTable([
       { key: 'VariantName', label: 'Variant' },
       { key: 'model', label: 'Model', value: (v) => v.model?.ref, cell: (v) => v.model ? [v.model.model, ' ', h('code', {}, v.model.ref)] : '' },
       { key: 'CurrentWeight', label: 'Weight', num: true, value: (v) => v.CurrentWeight ?? v.InitialVariantWeight,
-        cell: (v) => String(v.CurrentWeight ?? v.InitialVariantWeight ?? '') + (v.DesiredWeight !== undefined && v.DesiredWeight !== v.CurrentWeight ? ` → ${v.DesiredWeight}` : '') },
+        cell: (v) => fmtNumber(v.CurrentWeight ?? v.InitialVariantWeight ?? 1) + (v.DesiredWeight !== undefined && v.DesiredWeight !== v.CurrentWeight ? ` → ${fmtNumber(v.DesiredWeight)}` : '') },
       { key: 'CurrentInstanceCount', label: 'Instances', num: true, value: (v) => v.CurrentInstanceCount ?? v.InitialInstanceCount,
         cell: (v) => String(v.CurrentInstanceCount ?? v.InitialInstanceCount ?? '') },
       { key: 'Instances', label: 'Instance health', value: (v) => (v.Instances || []).length, cell: instances },
+      { key: 'LoadBalancerUrl', label: 'Load balancer', cell: (v) => v.LoadBalancerUrl ? h('code', {}, v.LoadBalancerUrl) : '' },
     ], variants, { id: 'variants' }).element,
     h('h2', {}, 'Deployment'),
     pending ? h('div', { class: 'panel', id: 'deployment' },
@@ -370,10 +370,36 @@ cairn.pages.endpoint = async (main, name) => {
     data.alarms.length ? dataTable([
       { key: 'name', label: 'Alarm' }, { key: 'state', label: 'State', cell: (a) => badge(a.state) },
       { key: 'reason', label: 'Reason' }], data.alarms, { id: 'alarms' }).element : '',
-    h('h2', {}, 'Traffic (last 15 minutes)'),
+  ];
+}
+
+function endpointSeries(s) {
+  const xs = s.t_ms.map((t) => (t - s.t_ms[s.t_ms.length - 1]) / 1000);
+  const set = (label, ys) => ({ label, data: ys.map((y, i) => ({ x: xs[i], y })) });
+  return {
+    rps: [set('requests/s', s.requests_per_s)],
+    errors: [set('4xx', s.errors_4xx), set('5xx', s.errors_5xx)],
+    latency: [set('p50 ms', s.p50_ms), set('p99 ms', s.p99_ms)],
+  };
+}
+
+cairn.pages.endpoint = async (main, name) => {
+  const data = await apiGet('endpoints/' + encodeURIComponent(name));
+  const state = h('div', { id: 'endpoint-state' }, endpointState(data));
+  const charts = [];
+  if (data.series.t_ms) {
+    const s = endpointSeries(data.series);
+    charts.push(lineChart('chart-rps', 'Requests per second', s.rps, 'seconds ago'));
+    charts.push(lineChart('chart-errors', 'Errors per 10 s', s.errors, 'seconds ago'));
+    charts.push(lineChart('chart-latency', 'Model latency (ms)', s.latency, 'seconds ago'));
+  }
+  main.replaceChildren(state, h('h2', {}, 'Traffic (last 15 minutes, per 10 s)'),
     charts.length ? h('div', { class: 'grid' }, charts.map((c) => c.panel)) : h('p', { class: 'muted' }, 'No metrics.'));
-  if (charts.length) every(5000, async () => {
+  every(5000, async (current) => {
     const now = await apiGet('endpoints/' + encodeURIComponent(name));
+    if (!current()) return;
+    state.replaceChildren(...endpointState(now));
+    if (!charts.length) return;
     const s = endpointSeries(now.series);
     [s.rps, s.errors, s.latency].forEach((sets, i) => {
       sets.forEach((set, k) => { charts[i].chart.data.datasets[k].data = set.data; });

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -25,6 +26,11 @@ struct ListData {
 };
 struct TupleData {
   std::vector<Value> items;
+  // Value::HashKey's answer, computed once: its items must not change after the tuple is first
+  // hashed (as a Python tuple cannot). Memo-shared tuples nested in one another (a pickle can
+  // say t1 = (t0, t0), t2 = (t1, t1), ...) would otherwise cost time exponential in the depth.
+  mutable std::once_flag hashed;
+  mutable std::string hash_key;
 };
 struct DictData {
   bool ordered = false;  // collections.OrderedDict rather than dict
@@ -80,7 +86,8 @@ class Value {
   std::vector<Value>* sequence() const;
 
   // A key that equal hashable Values share (str, int, bool, None, float, bytes, tuples of those);
-  // empty for unhashable values.
+  // empty for unhashable values. A tuple's key is "t" and the SHA-256 of its items' keys
+  // (computed once per tuple, so hashing is linear in the number of distinct tuples).
   std::string HashKey() const;
   // Python-like text for a short value, used in names and messages: "exp_avg", "0", "None".
   std::string ToDisplayString() const;
@@ -104,7 +111,12 @@ std::vector<NamedTensor> FlattenTensors(const Value& root);
 // The SHA-256 of every tensor (Tensor::Sha256), computed on all cores.
 std::vector<Sha256Digest> HashTensors(const std::vector<NamedTensor>& tensors);
 
-// Checks that a tree has no cycles and is at most `max_depth` deep.
+// Checks that a tree has no cycles, is at most `max_depth` deep, and holds at most
+// kMaxExpandedValues values when its shared containers are counted once per reference (what
+// FlattenTensors, ToJson and DeepEqual walk): a pickle's memo lets a small file say t1 = (t0, t0),
+// t2 = (t1, t1), ... Each container is visited once, so this costs the number of distinct
+// containers and their items. kUnsupported, saying which rule, otherwise.
+inline constexpr uint64_t kMaxExpandedValues = 50'000'000;
 Status ValidateTree(const Value& root, size_t max_depth = 512);
 
 // Structural equality: same kinds, same scalars, same keys in the same order, tensors with equal

@@ -46,8 +46,9 @@ struct TensorDiff {
   // e.g. "dtype F32 -> F16", "shape [2] -> [3]", "max |a-b| = 0.5, relative L2 = 0.01"
   std::string detail;
   // For value changes (same dtype and shape), element-wise in double precision:
-  double max_abs_diff = 0;  // max_i |b_i - a_i|
-  double rel_l2 = 0;        // ||b - a||_2 / ||a||_2 (infinity when a is all zeros)
+  double max_abs_diff = 0;       // max_i |b_i - a_i|
+  double rel_l2 = 0;             // ||b - a||_2 / ||a||_2 (infinity when a is all zeros)
+  bool values_compared = false;  // the two fields above hold (same dtype and shape)
 };
 std::vector<TensorDiff> DiffTensors(const Value& a, const Value& b);
 
