@@ -14,8 +14,11 @@ foreach(entry IN LISTS ASSETS)
   file(READ "${path}" hex HEX)
   string(LENGTH "${hex}" hex_length)
   math(EXPR size "${hex_length} / 2")
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "'\\\\x\\1'," bytes "${hex}")
-  string(APPEND body "const char kAsset${i}[${size} + 1] = {${bytes} 0};\n")
+  # As string literals of \xNN escapes (each escape ends at the next backslash), 16 bytes a
+  # line: quicker to compile than an initializer list of 200,000 characters.
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "\\\\x\\1" bytes "${hex}")
+  string(REGEX REPLACE "(\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..\\\\x..)" "\\1\"\n    \"" bytes "${bytes}")
+  string(APPEND body "const char kAsset${i}[] =\n    \"${bytes}\";\n")
   string(APPEND table "      {\"${name}\", {\"${type}; charset=utf-8\", std::string_view(kAsset${i}, ${size})}},\n")
   math(EXPR i "${i} + 1")
 endforeach()

@@ -136,8 +136,12 @@ net::HttpResponse Read(Context& c, const std::vector<std::string>& p, const std:
   if (n == 1 && p[0] == "jobs") return Answer(UiJobs(c));
   if (n == 2 && p[0] == "jobs") {
     const std::string lines = QueryParam(target, "log_lines");
-    return Answer(
-        UiJob(c, p[1], lines.empty() ? 200 : std::clamp(std::atoi(lines.c_str()), 0, 5000)));
+    size_t n = 200;
+    if (!lines.empty() &&
+        (std::from_chars(lines.data(), lines.data() + lines.size(), n).ec != std::errc() ||
+         lines.find_first_not_of("0123456789") != std::string::npos))
+      return JsonError(400, "log_lines must be a number");
+    return Answer(UiJob(c, p[1], std::min<size_t>(n, 5000)));
   }
   if (n == 1 && p[0] == "endpoints") return Answer(UiEndpoints(c));
   if (n == 2 && p[0] == "endpoints") return Answer(UiEndpoint(c, p[1], 15));
