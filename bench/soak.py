@@ -87,7 +87,7 @@ def mover():
     n = 0
     while not stop.wait(10 * args.minute_seconds / 60):
         n += 1
-        if n % 6 == 0:
+        if n % 6 == 3:  # mid-minute, so that even a 1-minute run has one
             run(cairn, "models", "alias", "soak", "production", "3")  # fails to load
             moves["broken"] += 1
         else:
@@ -121,7 +121,12 @@ try:
         failed += failures
         print(f"  minute {m + 1}: {requests} requests, {failures} failed, p99 {p99:.2f} ms")
     stop.set()
-    end = processes()
+    # wrk's 64 connections close as it exits: give the servers a few seconds to see them go.
+    for _ in range(20):
+        end = processes()
+        if all(b[1] <= start[pid][1] + 4 for pid, b in end.items() if pid in start):
+            break
+        time.sleep(0.5)
     print(f"requests {total}, failures {failed}; alias moves {moves['good']} good, {moves['broken']} to a "
           f"version that fails to load")
     if failed:

@@ -33,9 +33,22 @@ class UiSessions {
   std::optional<Session> Find(const std::string& id, int64_t now_ms);
   void End(const std::string& id);
 
+  // Guessing secrets: after kMaxFailures failed logins in a row for one access key, that key
+  // cannot log in for kLockoutMs (another key, or the API with SigV4, is not affected).
+  static constexpr int kMaxFailures = 5;
+  static constexpr int64_t kLockoutMs = 30'000;
+  bool LoginAllowed(const std::string& access_key, int64_t now_ms);
+  void LoginFailed(const std::string& access_key, int64_t now_ms);
+  void LoginSucceeded(const std::string& access_key);
+
  private:
   std::mutex mu_;
   std::map<std::string, Session> sessions_;
+  struct Failures {
+    int count = 0;
+    int64_t locked_until_ms = 0;
+  };
+  std::map<std::string, Failures> failures_;  // by access key (known keys only)
 };
 
 // One request under /ui. `read_only`: actions are refused (403), as `cairn ui` serves.

@@ -157,8 +157,11 @@ std::string Field(const Json& in, const char* key) {
   return in.contains(key) && in[key].is_string() ? in[key].get<std::string>() : "";
 }
 
-net::HttpResponse Act(Context& c, const std::vector<std::string>& p, const net::HttpRequest& req) {
+net::HttpResponse Act(Context& c, const std::vector<std::string>& p, const net::HttpRequest& req,
+                      const UiSessions::Session& session) {
   const Json in = Body(req);
+  // Who the registry's events name: the access key logged in, through the dashboard.
+  const std::string by = session.access_key + " (dashboard)";
   if (in.is_null()) return JsonError(400, "the request body is not a JSON object");
   if (p.size() == 1 && p[0] == "approval") {  // {"version": "g:3", "status": "Approved"}
     const std::string status = Field(in, "status");
@@ -167,7 +170,7 @@ net::HttpResponse Act(Context& c, const std::vector<std::string>& p, const net::
                                               : Approval::kPendingManualApproval;
     if (status != "Approved" && status != "Rejected" && status != "PendingManualApproval")
       return JsonError(400, "status is Approved, Rejected or PendingManualApproval");
-    Status st = c.registry.SetApproval(Field(in, "version"), a);
+    Status st = c.registry.SetApproval(Field(in, "version"), a, by);
     return st.ok() ? JsonAnswer(200, {{"version", Field(in, "version")}, {"status", status}})
                    : StatusError(st);
   }
@@ -177,12 +180,12 @@ net::HttpResponse Act(Context& c, const std::vector<std::string>& p, const net::
     const int64_t v = in["version"].get<int64_t>();
     Status st = ValidateName("alias", Field(in, "alias"));
     if (st.ok()) st = c.registry.Resolve(Field(in, "group") + ":" + std::to_string(v)).status();
-    if (st.ok()) st = c.registry.SetAlias(Field(in, "group"), Field(in, "alias"), v);
+    if (st.ok()) st = c.registry.SetAlias(Field(in, "group"), Field(in, "alias"), v, by);
     return st.ok() ? JsonAnswer(200, {{"alias", Field(in, "alias")}, {"version", v}})
                    : StatusError(st);
   }
   if (p.size() == 1 && p[0] == "rollback") {  // {"group", "alias"}
-    auto v = c.registry.Rollback(Field(in, "group"), Field(in, "alias"));
+    auto v = c.registry.Rollback(Field(in, "group"), Field(in, "alias"), by);
     return v.ok() ? JsonAnswer(200, {{"alias", Field(in, "alias")}, {"version", *v}})
                   : StatusError(v.status());
   }
@@ -198,9 +201,15 @@ net::HttpResponse Login(Context& c, UiSessions& sessions, const net::HttpRequest
     if (k == "secret_key") secret = v;
   }
   auto it = c.options.credentials.find(key);
-  if (key.empty() || it == c.options.credentials.end() || !SameSecret(it->second, secret))
+  if (key.empty() || it == c.options.credentials.end()) return Redirect("/ui/login?failed=1");
+  const int64_t now = NowMs();
+  if (!sessions.LoginAllowed(key, now)) return Redirect("/ui/login?failed=locked");
+  if (!SameSecret(it->second, secret)) {
+    sessions.LoginFailed(key, now);
     return Redirect("/ui/login?failed=1");
-  auto [id, s] = sessions.Create(key, NowMs());
+  }
+  sessions.LoginSucceeded(key);
+  auto [id, s] = sessions.Create(key, now);
   net::HttpResponse r = Redirect("/ui/");
   r.headers.emplace_back("Set-Cookie", std::string(kCookie) + "=" + id +
                                            "; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=" +
@@ -216,10 +225,15 @@ net::HttpResponse HandleUi(Context& c, UiSessions& sessions, const net::HttpRequ
   // What a visitor without a session may read: the login page and its stylesheet.
   if (req.method == "GET" && path == "/ui/login") {
     net::HttpResponse r = Asset("login.html");
-    if (QueryParam(req.target, "failed") == "1")
+    const std::string failed = QueryParam(req.target, "failed");
+    const char* message = failed == "1"        ? "Wrong access key or secret key."
+                          : failed == "locked" ? "Too many failed logins for this access key: "
+                                                 "try again in 30 seconds."
+                                               : nullptr;
+    if (message)
       if (const size_t at = r.body.find("<!--message-->"); at != std::string::npos)
         r.body.replace(at, 14,
-                       "<p class=\"error\" id=\"login-error\">Wrong access key or secret key.</p>");
+                       std::string("<p class=\"error\" id=\"login-error\">") + message + "</p>");
     return r;
   }
   if (req.method == "GET" && path == "/ui/static/style.css") return Asset("style.css");
@@ -249,7 +263,7 @@ net::HttpResponse HandleUi(Context& c, UiSessions& sessions, const net::HttpRequ
     if (!SameSecret(req.Header("x-csrf-token"), session->csrf_token))
       return JsonError(403, "missing or wrong CSRF token");
     if (read_only) return JsonError(403, "this dashboard is read-only (cairn ui)");
-    return Act(c, segments, req);
+    return Act(c, segments, req, *session);
   } catch (const std::exception& e) {  // a library's exception: a 500, never a dead server
     return JsonError(500, e.what());
   }

@@ -56,4 +56,24 @@ void UiSessions::End(const std::string& id) {
   sessions_.erase(id);
 }
 
+bool UiSessions::LoginAllowed(const std::string& access_key, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = failures_.find(access_key);
+  return it == failures_.end() || it->second.locked_until_ms <= now_ms;
+}
+
+void UiSessions::LoginFailed(const std::string& access_key, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Failures& f = failures_[access_key];
+  if (++f.count >= kMaxFailures) {
+    f.count = 0;
+    f.locked_until_ms = now_ms + kLockoutMs;
+  }
+}
+
+void UiSessions::LoginSucceeded(const std::string& access_key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  failures_.erase(access_key);
+}
+
 }  // namespace cairn::api

@@ -180,14 +180,19 @@ Result<Registry::AliasState> Registry::ReadAlias(const std::string& group,
   return states[alias];
 }
 
-Status Registry::SetAlias(const std::string& group, const std::string& alias, int64_t version) {
+Status Registry::SetAlias(const std::string& group, const std::string& alias, int64_t version,
+                          const std::string& by) {
   CAIRN_RETURN_IF_ERROR(ValidateName("alias", alias));
   CAIRN_RETURN_IF_ERROR(Load(group, version).status());
-  Json j{{"kind", "set"}, {"version", version}, {"at_ms", NowMs()}, {"by", WhoAmI()}};
+  Json j{{"kind", "set"},
+         {"version", version},
+         {"at_ms", NowMs()},
+         {"by", by.empty() ? WhoAmI() : by}};
   return AppendEvent(AliasPrefix(group, alias), j.dump(), nullptr);
 }
 
-Result<int64_t> Registry::Rollback(const std::string& group, const std::string& alias) {
+Result<int64_t> Registry::Rollback(const std::string& group, const std::string& alias,
+                                   const std::string& by) {
   CAIRN_RETURN_IF_ERROR(ValidateName("alias", alias));
   // Compute what the alias falls back to, then append the rollback as the next entry; a
   // concurrent move in between takes that sequence number first, and we look again.
@@ -198,7 +203,10 @@ Result<int64_t> Registry::Rollback(const std::string& group, const std::string& 
                                         " has no earlier version to roll back to");
     }
     const int64_t target = st.stack[st.stack.size() - 2].version;
-    Json j{{"kind", "rollback"}, {"version", target}, {"at_ms", NowMs()}, {"by", WhoAmI()}};
+    Json j{{"kind", "rollback"},
+           {"version", target},
+           {"at_ms", NowMs()},
+           {"by", by.empty() ? WhoAmI() : by}};
     auto put = PutString(*store_, AliasPrefix(group, alias) + Seq(st.last_seq + 1) + ".json",
                          j.dump(), PutOptions::IfAbsent());
     if (put.ok()) return target;
@@ -213,9 +221,9 @@ Result<std::vector<AliasEvent>> Registry::AliasHistory(const std::string& group,
   return st.history;
 }
 
-Status Registry::SetApproval(const std::string& ref, Approval status) {
+Status Registry::SetApproval(const std::string& ref, Approval status, const std::string& by) {
   CAIRN_ASSIGN_OR_RETURN(VersionInfo v, Resolve(ref));
-  Json j{{"status", ApprovalName(status)}, {"at_ms", NowMs()}, {"by", WhoAmI()}};
+  Json j{{"status", ApprovalName(status)}, {"at_ms", NowMs()}, {"by", by.empty() ? WhoAmI() : by}};
   return AppendEvent(ApprovalPrefix(v.group, v.version), j.dump(), nullptr);
 }
 

@@ -274,6 +274,10 @@ def test_actions_from_the_pages_are_seen_by_the_cli(site, browser, tmp_path):
     confirm(b)
     WebDriverWait(b, 20).until(lambda d: "production" in (texts(d, "#versions tbody tr") + ["", ""])[1])
     assert json.loads(run("models", "describe", "demo@production", env=site.env))["version"] == 1
+    # The registry's events name the access key that acted, through the dashboard.
+    import glob
+    events = sorted(glob.glob(os.path.join(site.store, "registry", "groups", "demo", "aliases", "production", "*.json")))
+    assert [json.load(open(e))["by"] for e in events[-2:]] == ["ui-test-key (dashboard)"] * 2
 
     # Stop a running job from its page.
     job = subprocess.Popen([CAIRN, "train", os.path.join(EXAMPLE, "train.py"), "--store", site.store, "--work-dir",
@@ -386,6 +390,14 @@ def test_no_session_or_no_csrf_token_is_refused(site):
     status, _, _ = raw(url, "POST", "/ui/api/approval", action, {"Cookie": jar, "X-CSRF-Token": token})
     assert status == 200
     assert json.loads(run("models", "describe", "demo:1", env=site.env))["approval"] == "Rejected"
+    # Guessing: after 5 wrong secrets in a row the key is locked out for a while, even with the
+    # right one (the API, signed with SigV4, is not).
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for _ in range(5):
+        assert raw(url, "POST", "/ui/login", f"access_key={KEY}&secret_key=guess", form)[1]["Location"] == "/ui/login?failed=1"
+    status, headers, _ = raw(url, "POST", "/ui/login", f"access_key={KEY}&secret_key={SECRET}", form)
+    assert headers["Location"] == "/ui/login?failed=locked" and "Set-Cookie" not in headers
+    assert site.client().list_endpoints()["Endpoints"]
 
 
 def test_cairn_ui_is_read_only(site, tmp_path):

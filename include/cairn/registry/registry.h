@@ -145,11 +145,15 @@ class Registry {
   Result<GcReport> CollectGarbage(bool dry_run = false);
 
   // Points `alias` at a version (compare-and-swap on its append-only history).
-  Status SetAlias(const std::string& group, const std::string& alias, int64_t version);
+  // `by` is who the event names (AliasEvent::by); empty: this process's user@host. The same for
+  // Rollback and SetApproval.
+  Status SetAlias(const std::string& group, const std::string& alias, int64_t version,
+                  const std::string& by = "");
   // Moves the alias back to the version it pointed at before its last move; returns it.
-  Result<int64_t> Rollback(const std::string& group, const std::string& alias);
+  Result<int64_t> Rollback(const std::string& group, const std::string& alias,
+                           const std::string& by = "");
   Result<std::vector<AliasEvent>> AliasHistory(const std::string& group, const std::string& alias);
-  Status SetApproval(const std::string& ref, Approval status);
+  Status SetApproval(const std::string& ref, Approval status, const std::string& by = "");
 
  private:
   Result<VersionInfo> Load(const std::string& group, int64_t version);
