@@ -167,7 +167,8 @@ TEST(Unpickle, MemoSharedNestedTuplesAreCheckedInLinearTime) {
   auto huge = Load(nested(200));
   EXPECT_EQ(huge.status().code(), Status::Code::kUnsupported);
   EXPECT_NE(huge.status().message().find("expanded"), std::string::npos) << huge.status().ToString();
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+  // 0.05 s in release, a few under ASan; a walk of the 2^200 tree would never end.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(60));
   // The dict key is hashed once per distinct tuple (HashKey caches it).
   auto r = Load(nested(20));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
