@@ -29,6 +29,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CAIRN = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build", "cairn"))
 EXAMPLE = os.path.join(ROOT, "examples", "simple")
 KEY, SECRET = "ui-test-key", "ui-test-secret"
+# Under the sanitizers (CAIRN_SKIP_SLOW=1) the big group is smaller and its timing is not judged:
+# 1,000 publishes there take minutes and a sanitized server's speed says nothing.
+SLOW = os.environ.get("CAIRN_SKIP_SLOW") != "1"
+BIG = 1000 if SLOW else 100
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 if not os.path.exists(CHROMEDRIVER):
     pytest.skip("chromium-driver is not installed (scripts/setup.sh installs it)", allow_module_level=True)
@@ -88,7 +92,7 @@ class Site:
             run("models", "publish", "big", d, "--metric", f"acc={i / 1000}", env=self.env)
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            list(pool.map(publish, range(1000)))
+            list(pool.map(publish, range(BIG)))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([CAIRN, "server", "--store", self.store, "--port", str(self.port),
@@ -181,6 +185,7 @@ def test_every_page_shows_the_store(site, browser, tmp_path):
     visit(b, url, "#/groups", "groups", tmp_path, "#groups tbody tr")
     rows = {r.find_element(By.CSS_SELECTOR, "td a").text: r.text for r in b.find_elements(By.CSS_SELECTOR, "#groups tbody tr")}
     assert set(rows) == {"demo", "big"} and "production → 1" in rows["demo"]
+    assert rows["big"].split()[1:3] == [str(BIG), str(BIG)]  # versions, latest
 
     visit(b, url, "#/groups/demo", "group", tmp_path, "#versions tbody tr")
     versions = b.find_elements(By.CSS_SELECTOR, "#versions tbody tr")
@@ -303,6 +308,7 @@ def test_actions_from_the_pages_are_seen_by_the_cli(site, browser, tmp_path):
     assert json.loads(run("jobs", "describe", "long-run", "--json", env=site.env))["status"] == "Stopped"
 
 
+@pytest.mark.skipif(not SLOW, reason="timing under the sanitizers says nothing (CAIRN_SKIP_SLOW=1)")
 def test_a_thousand_versions_render_in_under_a_second(site, browser, tmp_path):
     b, url = browser, site.url
     login(b, url)
