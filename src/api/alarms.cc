@@ -164,7 +164,9 @@ Result<bool> Alarms::Evaluate(AlarmRecord& a) {
       if (a.treat_missing == "notBreaching") ++points;
       continue;
     }
-    const double v = *it->second.Get(a.statistic);
+    const auto got = it->second.Get(a.statistic);
+    if (!got) continue;  // a percentile of samples that kept no histogram: no datapoint
+    const double v = *got;
     ++points;
     breaching += Compare(a.comparison, v, a.threshold);
     values += (values.empty() ? "" : ", ") + Number(v) + " (" + Iso8601(t) + ")";

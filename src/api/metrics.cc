@@ -58,8 +58,8 @@ bool MetricStat::IsPercentile(const std::string& s) {
   if (s.size() < 2 || s.size() > 8 || s[0] != 'p') return false;
   size_t dots = 0;
   for (size_t i = 1; i < s.size(); ++i) {
-    if (s[i] == '.') {
-      if (++dots > 1 || i == 1 || i + 1 == s.size()) return false;
+    if (s[i] == '.') {  // at most two decimals, as CloudWatch's pNN.NN
+      if (++dots > 1 || i == 1 || i + 1 == s.size() || s.size() - i - 1 > 2) return false;
     } else if (!std::isdigit(static_cast<unsigned char>(s[i]))) {
       return false;
     }
@@ -73,8 +73,9 @@ std::optional<double> MetricStat::Percentile(double p) const {
   for (const auto& [b, k] : bins) total += k;
   if (total == 0) return std::nullopt;
   // The smallest rank r with r >= p% of the samples (in integers: no rounding of p / 100).
-  const auto scaled = static_cast<int64_t>(std::llround(p * 1000));  // p in thousandths
-  const int64_t rank = std::max<int64_t>(1, (scaled * total + 99'999) / 100'000);
+  // p has at most two decimals (IsPercentile): in hundredths it is an exact integer.
+  const auto scaled = static_cast<__int128>(std::llround(p * 100));
+  const auto rank = static_cast<int64_t>(std::max<__int128>(1, (scaled * total + 9'999) / 10'000));
   const double lo = std::min(min, max), hi = std::max(min, max);
   int64_t seen = 0;
   for (const auto& [b, k] : bins) {
@@ -222,8 +223,9 @@ Result<std::map<int64_t, MetricStat>> EndpointMetrics::Query(const std::string& 
       s.min = v[2].get<double>();
       s.max = v[3].get<double>();
       if (v.size() == 5 && v[4].is_object())
-        for (const auto& [bin, k] : v[4].items())
-          if (k.is_number_integer()) s.bins[std::atoi(bin.c_str())] += k.get<int64_t>();
+        for (const auto& [bin, k] : v[4].items())  // a damaged count is dropped
+          if (k.is_number_integer() && k.get<int64_t>() > 0 && k.get<int64_t>() <= s.n)
+            s.bins[std::atoi(bin.c_str())] += k.get<int64_t>();
       out[start_ms + (t - start_ms) / period_ms * period_ms].Merge(s);
     }
   }

@@ -45,7 +45,7 @@ struct MetricStat {
   // The percentile (0.1 <= p <= 100) of the samples added with a histogram: the middle of the
   // bin holding the sample of rank ceil(p% of n), within 2%; nullopt when no sample was.
   std::optional<double> Percentile(double p) const;
-  // Whether `statistic` names a percentile: p<digits>[.<digits>], p0.1 .. p100.
+  // Whether `statistic` names a percentile: p<digits>[.<one or two digits>], p0.1 .. p100.
   static bool IsPercentile(const std::string& statistic);
 };
 

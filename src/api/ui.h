@@ -33,13 +33,15 @@ class UiSessions {
   std::optional<Session> Find(const std::string& id, int64_t now_ms);
   void End(const std::string& id);
 
-  // Guessing secrets: after kMaxFailures failed logins in a row for one access key, that key
-  // cannot log in for kLockoutMs (another key, or the API with SigV4, is not affected).
+  // Guessing secrets: after kMaxFailures failed logins in a row for one access key (known or
+  // not, so that the answer does not tell which keys exist), that key cannot log in for
+  // kLockoutMs; other keys, and the API with SigV4, are not affected. One atomic step:
+  // kLocked (not even checked), else kOk when `secret_ok`, else kWrong (and counted).
   static constexpr int kMaxFailures = 5;
   static constexpr int64_t kLockoutMs = 30'000;
-  bool LoginAllowed(const std::string& access_key, int64_t now_ms);
-  void LoginFailed(const std::string& access_key, int64_t now_ms);
-  void LoginSucceeded(const std::string& access_key);
+  static constexpr size_t kMaxTracked = 10'000;  // keys with failures remembered at once
+  enum class Login { kOk, kWrong, kLocked };
+  Login Attempt(const std::string& access_key, bool secret_ok, int64_t now_ms);
 
  private:
   std::mutex mu_;

@@ -201,14 +201,17 @@ net::HttpResponse Login(Context& c, UiSessions& sessions, const net::HttpRequest
     if (k == "secret_key") secret = v;
   }
   auto it = c.options.credentials.find(key);
-  if (key.empty() || it == c.options.credentials.end()) return Redirect("/ui/login?failed=1");
+  const bool secret_ok =
+      !key.empty() && it != c.options.credentials.end() && SameSecret(it->second, secret);
   const int64_t now = NowMs();
-  if (!sessions.LoginAllowed(key, now)) return Redirect("/ui/login?failed=locked");
-  if (!SameSecret(it->second, secret)) {
-    sessions.LoginFailed(key, now);
-    return Redirect("/ui/login?failed=1");
+  switch (sessions.Attempt(key, secret_ok, now)) {
+    case UiSessions::Login::kLocked:
+      return Redirect("/ui/login?failed=locked");
+    case UiSessions::Login::kWrong:
+      return Redirect("/ui/login?failed=1");
+    case UiSessions::Login::kOk:
+      break;
   }
-  sessions.LoginSucceeded(key);
   auto [id, s] = sessions.Create(key, now);
   net::HttpResponse r = Redirect("/ui/");
   r.headers.emplace_back("Set-Cookie", std::string(kCookie) + "=" + id +

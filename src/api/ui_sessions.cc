@@ -56,24 +56,24 @@ void UiSessions::End(const std::string& id) {
   sessions_.erase(id);
 }
 
-bool UiSessions::LoginAllowed(const std::string& access_key, int64_t now_ms) {
+UiSessions::Login UiSessions::Attempt(const std::string& access_key, bool secret_ok,
+                                      int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = failures_.find(access_key);
-  return it == failures_.end() || it->second.locked_until_ms <= now_ms;
-}
-
-void UiSessions::LoginFailed(const std::string& access_key, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Failures& f = failures_[access_key];
-  if (++f.count >= kMaxFailures) {
-    f.count = 0;
-    f.locked_until_ms = now_ms + kLockoutMs;
+  if (it != failures_.end() && it->second.locked_until_ms > now_ms) return Login::kLocked;
+  if (secret_ok) {
+    if (it != failures_.end()) failures_.erase(it);
+    return Login::kOk;
   }
-}
-
-void UiSessions::LoginSucceeded(const std::string& access_key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  failures_.erase(access_key);
+  if (it == failures_.end()) {
+    if (failures_.size() >= kMaxTracked) failures_.erase(failures_.begin());
+    it = failures_.emplace(access_key, Failures{}).first;
+  }
+  if (++it->second.count >= kMaxFailures) {
+    it->second.count = 0;
+    it->second.locked_until_ms = now_ms + kLockoutMs;
+  }
+  return Login::kWrong;
 }
 
 }  // namespace cairn::api

@@ -26,11 +26,12 @@ Result<Value> Unpickler::Run() {
         Value v = std::move(todo.back());
         todo.pop_back();
         if (AsGlobal(v)) return Err("the result holds the global " + AsGlobal(v)->name);
+        // Each container once: memo-shared ones would otherwise be walked once per reference.
         if (auto* seq = v.sequence()) {
-          keep_.insert(seq);
+          if (!keep_.insert(seq).second) continue;
           todo.insert(todo.end(), seq->begin(), seq->end());
         } else if (v.is_dict()) {
-          keep_.insert(&v.dict());
+          if (!keep_.insert(&v.dict()).second) continue;
           for (auto& [k, x] : v.dict().items) {
             todo.push_back(k);
             todo.push_back(x);

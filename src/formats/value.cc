@@ -39,7 +39,15 @@ std::vector<Value>* Value::sequence() const {
   return nullptr;
 }
 
-std::string Value::HashKey() const {
+namespace {
+// Tuples nested deeper than ValidateTree's limit are unhashable: the recursion stays bounded
+// (a pickle of 100,000 nested TUPLE1s as a dict key overflowed the stack: pickle_fuzz).
+constexpr int kMaxHashDepth = 512;
+}  // namespace
+
+std::string Value::HashKey() const { return HashKeyAt(0); }
+
+std::string Value::HashKeyAt(int depth) const {
   switch (kind()) {
     case Kind::kNone:
       return "n";
@@ -61,11 +69,12 @@ std::string Value::HashKey() const {
     case Kind::kBytes:
       return "b" + as_bytes();
     case Kind::kTuple: {
+      if (depth >= kMaxHashDepth) return "";
       const TupleData& t = tuple();
-      std::call_once(t.hashed, [&t] {
+      std::call_once(t.hashed, [&t, depth] {
         Sha256 h;
         for (const Value& v : t.items) {
-          const std::string sub = v.HashKey();
+          const std::string sub = v.HashKeyAt(depth + 1);
           if (sub.empty()) return;  // unhashable: the key stays empty
           const std::string size = std::to_string(sub.size()) + ":";
           h.Update(size.data(), size.size());
@@ -100,11 +109,13 @@ std::string Value::ToDisplayString() const {
       return "<bytes>";
     case Kind::kList:
       return "<list>";
-    case Kind::kTuple: {
+    case Kind::kTuple: {  // at most kMaxDisplay characters: names are built from these
+      constexpr size_t kMaxDisplay = 256;
       std::string s = "(";
       for (size_t i = 0; i < tuple().items.size(); ++i) {
         if (i) s += ", ";
         s += tuple().items[i].ToDisplayString();
+        if (s.size() > kMaxDisplay) return s.substr(0, kMaxDisplay) + "...)";
       }
       return s + ")";
     }
@@ -166,7 +177,7 @@ struct Shape {
 
 struct TreeCheck {
   size_t max_depth;
-  std::unordered_set<const void*> path;                // containers being walked (cycles)
+  std::unordered_set<const void*> path;         // containers being walked (cycles)
   std::unordered_map<const void*, Shape> done;  // containers walked: each once (DAGs)
 };
 

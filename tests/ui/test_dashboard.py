@@ -355,6 +355,15 @@ def test_a_deployment_in_progress_shows_its_step_and_alarms(site, browser, tmp_p
     alarms = texts(b, "#alarms tbody tr")
     assert len(alarms) == 1 and "demo-5xx" in alarms[0], alarms
     assert "demo-config-1" in texts(b, "#deployment")[0]
+    # Let the canary finish (20 s bake) so that what follows sees one configuration.
+    deadline = time.time() + 120
+    while True:
+        d = site.client().describe_endpoint(EndpointName="demo-ep")
+        if d["EndpointStatus"] == "InService" and "PendingDeploymentSummary" not in d:
+            break
+        assert time.time() < deadline, d
+        time.sleep(0.5)
+    assert d["EndpointConfigName"] == "demo-config-1"
 
 
 def raw(url, method, path, body=None, headers=None):
@@ -416,7 +425,7 @@ def test_cairn_ui_is_read_only(site, tmp_path):
         status, _, body = raw(url, "GET", "/ui/api/groups/demo", headers={"Cookie": jar})
         assert status == 200 and len(json.loads(body)["versions"]) == 2
         status, _, body = raw(url, "GET", "/ui/api/endpoints/demo-ep", headers={"Cookie": jar})
-        assert status == 200 and json.loads(body)["models"]["AllTraffic"]["ref"] == "demo:2"
+        assert status == 200 and json.loads(body)["models"]["AllTraffic"]["ref"] == "demo:1"
         status, _, body = raw(url, "POST", "/ui/api/rollback", json.dumps({"group": "demo", "alias": "production"}),
                               {"Cookie": jar, "X-CSRF-Token": token})
         assert status == 403 and b"read-only" in body

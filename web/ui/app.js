@@ -22,16 +22,24 @@ async function answer(r) {
   return body;
 }
 
+// fetch, with a network failure (server down, connection cut) as an ApiError.
+async function request(path, init) {
+  try {
+    return await fetch('/ui/api/' + path, { credentials: 'same-origin', ...init });
+  } catch (e) {
+    throw new ApiError('cairn did not answer: ' + e.message);
+  }
+}
+
 async function apiGet(path) {
-  const r = await fetch('/ui/api/' + path, { credentials: 'same-origin' });
+  const r = await request(path);
   if (r.status === 401) { location.href = '/ui/login'; throw new ApiError('not logged in'); }
   return answer(r);
 }
 
 async function apiPost(path, payload) {
-  const r = await fetch('/ui/api/' + path, {
+  const r = await request(path, {
     method: 'POST',
-    credentials: 'same-origin',
     headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': cairn.session.csrf_token },
     body: JSON.stringify(payload || {}),
   });
@@ -185,16 +193,19 @@ function lineChart(id, title, datasets, xLabel) {
   return { panel, chart };
 }
 
-// Runs `fn(current)` every `ms` while the page that asked is the one shown; `current()` says
-// whether it still is (check it after each await). A failed refresh is tried again next time.
-function every(ms, fn) {
-  const gen = cairn.gen;
-  const current = () => gen === cairn.gen;
+// Runs `fn(current)` every `ms` while `view` (the page that asked) is the one shown; `current()`
+// says whether it still is (check it after each await). One refresh at a time: a tick while the
+// last one is still waiting is skipped. A failed refresh is tried again at the next tick.
+function every(view, ms, fn) {
+  const current = () => view.isConnected;
+  let busy = false;
   const id = setInterval(() => {
     if (!current()) { clearInterval(id); return; }
+    if (busy) return;
+    busy = true;
     Promise.resolve().then(() => fn(current)).catch((e) => {
       if (!(e instanceof ApiError)) console.warn('refresh failed', e);
-    });
+    }).finally(() => { busy = false; });
   }, ms);
   cairn.timers.push(id);
 }

@@ -284,18 +284,18 @@ cairn.pages.job = async (main, name) => {
     ], j.transitions, { id: 'transitions', sortKey: 'start_ms' }).element,
     h('h2', {}, 'Log (last 200 lines)'), log);
   const secondary = main.querySelector('#secondary');
-  if (running) every(2000, async (current) => {
+  if (running) every(main, 2000, async (current) => {
     const now = await apiGet(`jobs/${encodeURIComponent(name)}?log_lines=200`);
     if (!current()) return;
     showLog(now.log);
     secondary.textContent = now.secondary_status !== now.status ? now.secondary_status : '';
     for (const [metric, points] of Object.entries(now.series)) {
       const chart = cairn.charts.find((c) => c.canvas.id === 'chart-' + metric);
-      if (!chart) { route(); return; }  // a new series: draw the page again
+      if (!chart) { await route(); return; }  // a new series: draw the page again
       chart.data.datasets[0].data = pointsOf(now, metric, charts.axis.value);
       chart.update();
     }
-    if (now.status !== 'InProgress') route();
+    if (now.status !== 'InProgress') await route();
   });
 };
 
@@ -318,16 +318,6 @@ cairn.pages.endpoints = async (main) => {
     { key: 'modified_ms', label: 'Last modified', cell: (e) => fmtTime(e.modified_ms) },
   ], data.endpoints, { id: 'endpoints' }).element : h('p', { class: 'muted' }, 'No endpoints.'));
 };
-
-function endpointSeries(s) {
-  const xs = s.t_ms.map((t) => (t - s.t_ms[s.t_ms.length - 1]) / 1000);
-  const set = (label, ys) => ({ label, data: ys.map((y, i) => ({ x: xs[i], y })) });
-  return {
-    rps: [set('requests/s', s.requests_per_s)],
-    errors: [set('4xx', s.errors_4xx), set('5xx', s.errors_5xx)],
-    latency: [set('p50 ms', s.p50_ms), set('p99 ms', s.p99_ms)],
-  };
-}
 
 // What changes while an endpoint is watched: variants and instances, the deployment, its alarms.
 function endpointState(data) {
@@ -395,7 +385,7 @@ cairn.pages.endpoint = async (main, name) => {
   }
   main.replaceChildren(state, h('h2', {}, 'Traffic (last 15 minutes, per 10 s)'),
     charts.length ? h('div', { class: 'grid' }, charts.map((c) => c.panel)) : h('p', { class: 'muted' }, 'No metrics.'));
-  every(5000, async (current) => {
+  every(main, 5000, async (current) => {
     const now = await apiGet('endpoints/' + encodeURIComponent(name));
     if (!current()) return;
     state.replaceChildren(...endpointState(now));

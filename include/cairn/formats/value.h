@@ -87,7 +87,8 @@ class Value {
 
   // A key that equal hashable Values share (str, int, bool, None, float, bytes, tuples of those);
   // empty for unhashable values. A tuple's key is "t" and the SHA-256 of its items' keys
-  // (computed once per tuple, so hashing is linear in the number of distinct tuples).
+  // (computed once per tuple, so hashing is linear in the number of distinct tuples); tuples
+  // nested more than 512 deep are unhashable.
   std::string HashKey() const;
   // Python-like text for a short value, used in names and messages: "exp_avg", "0", "None".
   std::string ToDisplayString() const;
@@ -97,6 +98,7 @@ class Value {
                                std::shared_ptr<ListData>, std::shared_ptr<TupleData>,
                                std::shared_ptr<DictData>, std::shared_ptr<const Tensor>>;
   explicit Value(Payload p) : v_(std::move(p)) {}
+  std::string HashKeyAt(int depth) const;  // HashKey, `depth` tuples down
   Payload v_;
 };
 
@@ -116,7 +118,7 @@ std::vector<Sha256Digest> HashTensors(const std::vector<NamedTensor>& tensors);
 // FlattenTensors, ToJson and DeepEqual walk): a pickle's memo lets a small file say t1 = (t0, t0),
 // t2 = (t1, t1), ... Each container is visited once, so this costs the number of distinct
 // containers and their items. kUnsupported, saying which rule, otherwise.
-inline constexpr uint64_t kMaxExpandedValues = 50'000'000;
+inline constexpr uint64_t kMaxExpandedValues = 10'000'000;
 Status ValidateTree(const Value& root, size_t max_depth = 512);
 
 // Structural equality: same kinds, same scalars, same keys in the same order, tensors with equal
