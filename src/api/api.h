@@ -10,6 +10,8 @@
 // the operation returns kInvalidArgument with SageMaker's message.
 #pragma once
 
+#include <signal.h>
+
 #include <atomic>
 #include <map>
 #include <memory>
@@ -71,6 +73,10 @@ struct Context {
 };
 
 using Operation = Result<Json> (*)(Context&, const Json&);
+
+// SIGTERM and SIGINT blocked in this thread (and the threads it starts after), for one thread to
+// sigwait on and stop the server (api_server.cc). Call before any thread starts.
+sigset_t BlockStopSignals();
 
 // One HTTP request to cairn server (dispatch.cc): the SigV4 check, then either the runtime API
 // (POST /endpoints/<name>/invocations) or an operation (POST / with X-Amz-Target:

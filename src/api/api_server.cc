@@ -20,15 +20,19 @@
 
 namespace cairn {
 
-Status RunApiServer(const ApiServerOptions& options) {
-  if (options.credentials.empty())
-    return Status::InvalidArgument("cairn server needs at least one access key");
-  // SIGTERM / SIGINT go to one thread that stops the server: blocked before any thread starts.
+sigset_t api::BlockStopSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+Status RunApiServer(const ApiServerOptions& options) {
+  if (options.credentials.empty())
+    return Status::InvalidArgument("cairn server needs at least one access key");
+  sigset_t signals = api::BlockStopSignals();
   CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(options.store));
   std::error_code ec;
   std::filesystem::create_directories(options.work_root, ec);

@@ -16,11 +16,7 @@ namespace cairn {
 Status RunUiServer(const ApiServerOptions& options) {
   if (options.credentials.empty())
     return Status::InvalidArgument("cairn ui needs at least one access key to log in with");
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t signals = api::BlockStopSignals();
   CAIRN_ASSIGN_OR_RETURN(auto store, OpenStore(options.store));
   Registry registry(std::move(store));
   net::Client http_client;

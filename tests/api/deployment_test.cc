@@ -1,15 +1,15 @@
 // The pure parts of deployments, batch transform and endpoint metrics: DeploymentConfig as
 // steps (deployment.cc), a transform input as request bodies (transform_jobs.cc), and metric
 // statistics and routing by weight (metrics.cc, endpoint_fleet.cc).
-#include <cmath>
 #include <gtest/gtest.h>
+#include <cmath>
 
 #include "api/deployment.h"
-#include "cairn/core/clock.h"
-#include "cairn/storage/object_store.h"
 #include "api/endpoint_fleet.h"
 #include "api/metrics.h"
 #include "api/transform_jobs.h"
+#include "cairn/core/clock.h"
+#include "cairn/storage/object_store.h"
 #include "test_util.h"
 
 namespace cairn::api {
@@ -115,7 +115,7 @@ TEST(Metrics, StatisticsMergeAsCloudWatchDefinesThem) {
 
 TEST(Metrics, PercentilesFromTheHistogramWithin4Percent) {
   MetricStat a, b;
-  for (int i = 1; i <= 900; ++i) a.Add(1000 + i, true);  // 1001..1900 us
+  for (int i = 1; i <= 900; ++i) a.Add(1000 + i, true);    // 1001..1900 us
   for (int i = 1; i <= 100; ++i) b.Add(50'000 + i, true);  // a slow tail: 50001..50100 us
   a.Merge(b);
   EXPECT_NEAR(*a.Percentile(50), 1500, 1500 * 0.02);
@@ -132,8 +132,8 @@ TEST(Metrics, PercentilesFromTheHistogramWithin4Percent) {
         << p;
   EXPECT_TRUE(MetricStat::IsPercentile("p99.9"));
   EXPECT_TRUE(MetricStat::IsPercentile("p0.1"));
-  for (const char* bad : {"p", "p0", "p101", "pabc", "P99", "p-1", "p9x", "p0.01", "p1e1",
-                          "p0x1A", "p.5", "p5."})
+  for (const char* bad :
+       {"p", "p0", "p101", "pabc", "P99", "p-1", "p9x", "p0.01", "p1e1", "p0x1A", "p.5", "p5."})
     EXPECT_FALSE(MetricStat::IsPercentile(bad)) << bad;
 }
 
@@ -145,7 +145,7 @@ TEST(Metrics, HistogramsSurviveTheStoreAndMergeAcrossServers) {
   {
     EndpointMetrics a(**store, "server-a"), b(**store, "server-b");
     for (int i = 0; i < 99; ++i) a.Record("ep", "v", 200, 1000, 50);  // 1 ms
-    b.Record("ep", "v", 200, 100'000, 50);                              // one of 100 ms
+    b.Record("ep", "v", 200, 100'000, 50);                            // one of 100 ms
     ASSERT_TRUE(a.Flush().ok());
     ASSERT_TRUE(b.Flush().ok());
   }

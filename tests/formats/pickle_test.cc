@@ -150,7 +150,6 @@ TEST(Pickle, IntegersAtEveryEncodingBoundary) {
   for (size_t i = 0; i < items.size(); ++i) EXPECT_EQ(back->list().items[i].as_int(), values[i]);
 }
 
-
 // Found by the pickle_fuzz campaign (fuzz/findings/pickle-hashkey-timeout, > 10 s): a dict key
 // made of memo-shared tuples, each level (t, t) of the one before, is 2^depth leaves as a tree.
 // Hashing it must cost the number of distinct tuples, not the size of the tree.
@@ -158,7 +157,7 @@ TEST(Unpickle, MemoSharedNestedTuplesAreCheckedInLinearTime) {
   auto nested = [](int depth) {
     std::string p = "\x80\x02}K\x01\x85q\x00"s;  // PROTO 2, EMPTY_DICT, t0 = (1,), memo[0]
     for (int i = 0; i < depth; ++i) p += "h\x00\x86q\x00"s;  // memo[0] = (memo[0], memo[0])
-    return p + "Ns."s;                                        // d[t_depth] = None
+    return p + "Ns."s;                                       // d[t_depth] = None
   };
   // 21 levels: 6 million values expanded, accepted; 23 (25 million) and 200 refused at once.
   // Every walk of the reader visits each distinct container once, so all three take

@@ -104,15 +104,20 @@ class Site:
         return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", aws_access_key_id=KEY,
                             aws_secret_access_key=SECRET, config=botocore.config.Config(retries={"max_attempts": 1}))
 
-    def deploy(self):
-        sm, rt = self.client(), self.client("sagemaker-runtime")
-        sm.create_model(ModelName="demo-2", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
-                        PrimaryContainer={"Image": "pytorch-inference:1.13", "ModelDataUrl": "cairn://demo:2",
+    def model_and_config(self, model, url, config):
+        """A model of the seed's inference.py over `url`, and a one-instance configuration of it."""
+        sm = self.client()
+        sm.create_model(ModelName=model, ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
+                        PrimaryContainer={"Image": "pytorch-inference:1.13", "ModelDataUrl": url,
                                           "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
                                                           "SAGEMAKER_SUBMIT_DIRECTORY": EXAMPLE}})
-        sm.create_endpoint_config(EndpointConfigName="demo-config", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "demo-2", "InitialInstanceCount": 1,
+        sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1,
             "InstanceType": "ml.m5.large"}])
+
+    def deploy(self):
+        sm, rt = self.client(), self.client("sagemaker-runtime")
+        self.model_and_config("demo-2", "cairn://demo:2", "demo-config")
         sm.create_endpoint(EndpointName="demo-ep", EndpointConfigName="demo-config")
         sm.get_waiter("endpoint_in_service").wait(EndpointName="demo-ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         for _ in range(40):
@@ -328,13 +333,7 @@ def test_a_deployment_in_progress_shows_its_step_and_alarms(site, browser, tmp_p
     b, url = browser, site.url
     login(b, url)
     sm, cw = site.client(), site.client("cloudwatch")
-    sm.create_model(ModelName="demo-1", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
-                    PrimaryContainer={"Image": "pytorch-inference:1.13", "ModelDataUrl": "cairn://demo:1",
-                                      "Environment": {"SAGEMAKER_PROGRAM": "inference.py",
-                                                      "SAGEMAKER_SUBMIT_DIRECTORY": EXAMPLE}})
-    sm.create_endpoint_config(EndpointConfigName="demo-config-1", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "demo-1", "InitialInstanceCount": 1,
-        "InstanceType": "ml.m5.large"}])
+    site.model_and_config("demo-1", "cairn://demo:1", "demo-config-1")
     cw.put_metric_alarm(AlarmName="demo-5xx", Namespace="AWS/SageMaker", MetricName="Invocation5XXErrors",
                         Dimensions=[{"Name": "EndpointName", "Value": "demo-ep"}], Statistic="Sum", Period=10,
                         EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanOrEqualToThreshold",
