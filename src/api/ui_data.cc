@@ -25,14 +25,9 @@ Json VersionSummary(const VersionInfo& v) {
   return j;
 }
 
-bool IsWeightsFile(const std::string& path) {
-  for (const char* ext : {".pth", ".pt", ".bin", ".ckpt", ".safetensors"}) {
-    const std::string e = ext;
-    if (path.size() > e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0)
-      return true;
-  }
-  return false;
-}
+// What the registry's Diff reads as weights (src/registry/diff.cc): the same rule, so that the
+// size guard below covers exactly the files it would load.
+bool IsWeightsFile(const std::string& path) { return FormatForPath(path).ok(); }
 
 // JSON has no infinity: a tensor that grew from all zeros says so in words.
 Json Finite(double v) { return std::isfinite(v) ? Json(v) : Json("inf"); }

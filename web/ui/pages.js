@@ -289,7 +289,7 @@ cairn.pages.job = async (main, name) => {
     if (!current()) return;
     showLog(now.log);
     secondary.textContent = now.secondary_status !== now.status ? now.secondary_status : '';
-    for (const [metric, points] of Object.entries(now.series)) {
+    for (const metric of Object.keys(now.series)) {
       const chart = cairn.charts.find((c) => c.canvas.id === 'chart-' + metric);
       if (!chart) { await route(); return; }  // a new series: draw the page again
       chart.data.datasets[0].data = pointsOf(now, metric, charts.axis.value);
