@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <random>
 
+#include "cairn/core/buffer_pool.h"
 #include "cairn/core/file.h"
 #include "cairn/core/parallel.h"
 #include "cairn/core/sha256.h"
@@ -27,12 +28,13 @@ Status Registry::FetchChunk(const ChunkRef& chunk, uint8_t* dest, const std::str
     if (Sha256Hex(dest, chunk.size) == chunk.sha256) return Status::OK();
     cache_->Drop(chunk.sha256);  // a damaged cache entry: fetch it again
   }
-  Status st = store_->GetInto(ChunkKey(chunk.sha256), dest, chunk.size);
+  Sha256 hash;  // fed as the bytes land, while they are in cache
+  Status st = store_->GetInto(ChunkKey(chunk.sha256), dest, chunk.size, &hash);
   if (st.code() == Status::Code::kNotFound) return Status::Corrupt(where + " is missing");
   if (st.code() == Status::Code::kCorrupt)
     return Status::Corrupt(where + " is corrupt: " + st.message());
   if (!st.ok()) return st.WithContext(where);
-  if (Sha256Hex(dest, chunk.size) != chunk.sha256) {
+  if (ToHex(hash.Finish()) != chunk.sha256) {
     return Status::Corrupt(where + " is corrupt (its bytes do not match its SHA-256)");
   }
   if (cache_) cache_->Put(chunk.sha256, dest, chunk.size);
@@ -46,7 +48,8 @@ Result<std::shared_ptr<const MappedFile>> Registry::ReadFile(const std::string& 
   for (const auto& e : v.files)
     if (e.path == path) f = &e;
   if (f == nullptr) return Status::NotFound("no file " + path + " in " + v.ref());
-  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<uint8_t> buf, AllocateLarge(f->size));
+  // Every byte is overwritten, so a buffer a released load left behind will do (no fresh pages).
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<uint8_t> buf, BufferPool::Default().Acquire(f->size));
   std::vector<uint64_t> offsets;
   uint64_t off = 0;
   for (const auto& c : f->chunks) {

@@ -118,9 +118,10 @@ Status FaultInjectingStore::Sync() {
   return Status::OK();
 }
 
-Status FaultInjectingStore::GetInto(const std::string& key, uint8_t* dest, uint64_t size) {
+Status FaultInjectingStore::GetInto(const std::string& key, uint8_t* dest, uint64_t size,
+                                    Sha256* hash) {
   CAIRN_RETURN_IF_ERROR(Check("GetInto", key));
-  return ForwardingStore::GetInto(key, dest, size);
+  return ForwardingStore::GetInto(key, dest, size, hash);
 }
 
 Result<ObjectInfo> FaultInjectingStore::Download(const std::string& key, const std::string& path,

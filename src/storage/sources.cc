@@ -68,11 +68,12 @@ Status ValidateKey(const std::string& key) {
   return Status::OK();
 }
 
-Status ObjectStore::GetInto(const std::string& key, uint8_t* dest, uint64_t size) {
+Status ObjectStore::GetInto(const std::string& key, uint8_t* dest, uint64_t size, Sha256* hash) {
   uint64_t got = 0;
   CAIRN_RETURN_IF_ERROR(Get(key, [&](const uint8_t* d, size_t n) {
     if (got + n > size) return Status::Corrupt(key + " is longer than expected");
     std::memcpy(dest + got, d, n);
+    if (hash) hash->Update(dest + got, n);
     got += n;
     return Status::OK();
   }));

@@ -68,6 +68,29 @@ TEST_F(LocalStoreTest, PutGetHeadListDelete) {
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/store/models/a"));  // empty folders go
 }
 
+TEST_F(LocalStoreTest, GetIntoHashesEveryByteAsItLands) {
+  std::string bytes(3 * (256 << 10) + 7, '\0');  // several of the pieces it reads and hashes
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 + (i >> 9));
+  ASSERT_OK(PutString(*store_, "chunks/x", bytes).status());
+  std::string dest(bytes.size(), '\0');
+  Sha256 hash;
+  ASSERT_OK(
+      store_->GetInto("chunks/x", reinterpret_cast<uint8_t*>(dest.data()), dest.size(), &hash));
+  EXPECT_EQ(dest, bytes);
+  EXPECT_EQ(ToHex(hash.Finish()), Sha256Hex(bytes));
+  // The same through a wrapper store (ForwardingStore passes the hash on).
+  FaultInjectingStore faulty(std::move(store_));
+  Sha256 again;
+  std::string dest2(bytes.size(), '\0');
+  ASSERT_OK(
+      faulty.GetInto("chunks/x", reinterpret_cast<uint8_t*>(dest2.data()), dest2.size(), &again));
+  EXPECT_EQ(ToHex(again.Finish()), Sha256Hex(bytes));
+  // A size that does not match is kCorrupt, hash or not.
+  Sha256 wrong;
+  EXPECT_EQ(faulty.GetInto("chunks/x", reinterpret_cast<uint8_t*>(dest2.data()), 10, &wrong).code(),
+            Status::Code::kCorrupt);
+}
+
 TEST_F(LocalStoreTest, DownloadWritesTheWholeFileOrNothing) {
   std::string data(3 << 20, 'd');
   ASSERT_OK(PutString(*store_, "m/model.pth", data).status());

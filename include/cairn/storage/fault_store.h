@@ -46,7 +46,7 @@ class FaultInjectingStore final : public ForwardingStore {
   Result<std::vector<ObjectInfo>> List(const std::string& prefix) override;
   Status Delete(const std::string& key) override;
   Status Sync() override;
-  Status GetInto(const std::string& key, uint8_t* dest, uint64_t size) override;
+  Status GetInto(const std::string& key, uint8_t* dest, uint64_t size, Sha256* hash) override;
   Result<ObjectInfo> Download(const std::string& key, const std::string& path,
                               const DownloadOptions& options) override;
 

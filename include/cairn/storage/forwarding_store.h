@@ -30,8 +30,8 @@ class ForwardingStore : public ObjectStore {
   }
   Status Delete(const std::string& key) override { return inner_->Delete(key); }
   Status Sync() override { return inner_->Sync(); }
-  Status GetInto(const std::string& key, uint8_t* dest, uint64_t size) override {
-    return inner_->GetInto(key, dest, size);
+  Status GetInto(const std::string& key, uint8_t* dest, uint64_t size, Sha256* hash) override {
+    return inner_->GetInto(key, dest, size, hash);
   }
   Result<ObjectInfo> Download(const std::string& key, const std::string& path,
                               const DownloadOptions& options) override {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cairn/core/byte_sink.h"
+#include "cairn/core/sha256.h"
 #include "cairn/core/status.h"
 
 namespace cairn {
@@ -143,7 +144,10 @@ class ObjectStore {
 
   // Reads the whole object into `dest`, which has room for exactly `size` bytes; an object of
   // another size is kCorrupt. The default goes through Get; the local store preads straight in.
-  virtual Status GetInto(const std::string& key, uint8_t* dest, uint64_t size);
+  // With `hash`, every byte is also fed to it, in order, right after it lands in `dest` (while
+  // it is still in the CPU's cache: a verified read costs little more than the hash alone).
+  virtual Status GetInto(const std::string& key, uint8_t* dest, uint64_t size,
+                         Sha256* hash = nullptr);
 
   // Streams one version of the object (S3 versioning: GET ?versionId=), whichever is current.
   // kNotFound when the key has no such version; kUnsupported for a store without versions (the
