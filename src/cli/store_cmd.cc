@@ -56,6 +56,13 @@ class ProgressSource : public ByteSource {
     return n;
   }
   std::optional<uint64_t> size() const override { return inner_.size(); }
+  // Parts of a file go up read straight from it, on several threads (Progress is thread-safe).
+  bool positional() const override { return inner_.positional(); }
+  Result<size_t> ReadAt(uint64_t offset, uint8_t* buf, size_t size) const override {
+    auto n = inner_.ReadAt(offset, buf, size);
+    if (n.ok()) p_.Add(*n);
+    return n;
+  }
 
  private:
   ByteSource& inner_;

@@ -18,7 +18,7 @@ struct Transfer {
   Response* resp;
   CURL* curl;
   size_t sent = 0;
-  Status sink_error;
+  Status sink_error, read_error;
 };
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
@@ -58,9 +58,20 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
 size_t OnRead(char* buf, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t len = std::min(size * n, t->req->body_size - t->sent);
-  if (len) std::memcpy(buf, t->req->body + t->sent, len);
-  t->sent += len;
-  return len;
+  if (len == 0) return 0;
+  if (t->req->body_reader == nullptr) {
+    std::memcpy(buf, t->req->body + t->sent, len);
+    t->sent += len;
+    return len;
+  }
+  auto got = (*t->req->body_reader)(t->sent, reinterpret_cast<uint8_t*>(buf), len);
+  if (got.ok() && *got == 0) got = Status::IOError("the body's source ended early");
+  if (!got.ok()) {
+    t->read_error = got.status();
+    return CURL_READFUNC_ABORT;
+  }
+  t->sent += *got;
+  return *got;
 }
 
 int OnSeek(void* user, curl_off_t offset, int origin) {
@@ -166,6 +177,7 @@ Result<Response> Client::Perform(const Request& req) {
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   Release(curl);
   if (!t.sink_error.ok()) return t.sink_error;
+  if (!t.read_error.ok()) return t.read_error;
   if (code != CURLE_OK) return FromCurl(code, errbuf, req.method + " " + req.url);
   return resp;
 }

@@ -41,6 +41,7 @@ class Connection {
     net::Headers headers;
     const uint8_t* body = nullptr;
     size_t body_size = 0;
+    const net::BodyReader* body_reader = nullptr;  // instead of body: see net::Request
     const ByteSink* sink = nullptr;
     bool idempotent = true;
   };
@@ -73,5 +74,10 @@ Status CheckConditionalWrites(Connection& conn, const std::string& prefix);
 Result<std::pair<std::string, uint64_t>> MultipartPut(Connection& conn, const std::string& key,
                                                       ByteSource& source, std::string first,
                                                       const PutOptions& options);
+// The same for a positional source of `size` bytes: no part is held in memory, each is read
+// from the source (ByteSource::ReadAt) while it is sent, and read again if it is resent.
+Result<std::pair<std::string, uint64_t>> MultipartPutAt(Connection& conn, const std::string& key,
+                                                        const ByteSource& source, uint64_t size,
+                                                        const PutOptions& options);
 
 }  // namespace cairn::s3

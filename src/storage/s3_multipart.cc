@@ -11,9 +11,18 @@ namespace {
 
 constexpr int kMaxParts = 10000;
 
+// One part: its bytes in memory, or (data empty, source positional) a range of the source read
+// while it is sent.
+struct Part {
+  int number = 0;
+  std::string data;
+  uint64_t offset = 0, size = 0;
+};
+
 class Upload {
  public:
-  Upload(Connection& conn, const std::string& key) : conn_(conn), key_(key) {}
+  Upload(Connection& conn, const std::string& key, const ByteSource* positional = nullptr)
+      : conn_(conn), key_(key), source_(positional) {}
 
   Status Start() {
     Connection::Call call{"POST", key_};
@@ -29,11 +38,11 @@ class Upload {
   }
 
   // Producer side: blocks while the queue is full; false once a worker has failed.
-  bool Push(int number, std::string data) {
+  bool Push(Part part) {
     std::unique_lock<std::mutex> lock(mu_);
     room_.wait(lock, [&] { return queue_.size() < limit_ || !error_.ok(); });
     if (!error_.ok()) return false;
-    queue_.emplace_back(number, std::move(data));
+    queue_.push_back(std::move(part));
     ready_.notify_one();
     return true;
   }
@@ -104,7 +113,7 @@ class Upload {
  private:
   void Work() {
     for (;;) {
-      std::pair<int, std::string> job;
+      Part job;
       {
         std::unique_lock<std::mutex> lock(mu_);
         ready_.wait(lock, [&] { return !queue_.empty() || done_ || !error_.ok(); });
@@ -114,12 +123,20 @@ class Upload {
         room_.notify_one();
       }
       Connection::Call call{"PUT", key_};
-      call.query = {{"partNumber", std::to_string(job.first)}, {"uploadId", upload_id_}};
-      call.body = reinterpret_cast<const uint8_t*>(job.second.data());
-      call.body_size = job.second.size();
+      call.query = {{"partNumber", std::to_string(job.number)}, {"uploadId", upload_id_}};
+      const net::BodyReader reader = [&](uint64_t off, uint8_t* buf, size_t n) {
+        return source_->ReadAt(job.offset + off, buf, n);
+      };
+      if (job.data.empty() && source_ != nullptr) {
+        call.body_reader = &reader;
+        call.body_size = job.size;
+      } else {
+        call.body = reinterpret_cast<const uint8_t*>(job.data.data());
+        call.body_size = job.data.size();
+      }
       auto resp = conn_.Send(call);
       if (resp.ok() && resp->status != 200) {
-        resp = ErrorFromResponse(*resp, "upload part " + std::to_string(job.first));
+        resp = ErrorFromResponse(*resp, "upload part " + std::to_string(job.number));
       }
       if (!resp.ok()) {
         Fail(resp.status());
@@ -127,7 +144,7 @@ class Upload {
         return;
       }
       std::lock_guard<std::mutex> lock(mu_);
-      etags_[job.first] = Unquote(resp->Header("etag"));
+      etags_[job.number] = Unquote(resp->Header("etag"));
     }
   }
 
@@ -135,7 +152,8 @@ class Upload {
   std::string key_, upload_id_;
   std::mutex mu_;
   std::condition_variable ready_, room_;
-  std::deque<std::pair<int, std::string>> queue_;
+  const ByteSource* source_;
+  std::deque<Part> queue_;
   size_t limit_ = 1;
   bool done_ = false;
   Status error_;
@@ -155,7 +173,7 @@ Result<std::pair<std::string, uint64_t>> MultipartPut(Connection& conn, const st
   up.Run(std::max(1, conn.options().concurrency));
   int number = 1;
   Status read_error;
-  if (up.Push(number, std::move(first))) {
+  if (up.Push(Part{number, std::move(first)})) {
     for (;;) {
       std::string buf(part, '\0');
       size_t got = 0;
@@ -176,7 +194,7 @@ Result<std::pair<std::string, uint64_t>> MultipartPut(Connection& conn, const st
       }
       buf.resize(got);
       total += got;
-      if (!up.Push(number, std::move(buf))) break;
+      if (!up.Push(Part{number, std::move(buf)})) break;
       if (got < part) break;
     }
   }
@@ -192,6 +210,32 @@ Result<std::pair<std::string, uint64_t>> MultipartPut(Connection& conn, const st
     return etag.status();
   }
   return std::make_pair(*etag, total);
+}
+
+Result<std::pair<std::string, uint64_t>> MultipartPutAt(Connection& conn, const std::string& key,
+                                                        const ByteSource& source, uint64_t size,
+                                                        const PutOptions& options) {
+  const uint64_t part = conn.options().part_size;
+  if ((size + part - 1) / part > kMaxParts)
+    return Status::InvalidArgument("object needs more than 10000 parts; raise the part size");
+  Upload up(conn, key, &source);
+  CAIRN_RETURN_IF_ERROR(up.Start());
+  up.Run(std::max(1, conn.options().concurrency));
+  int number = 0;
+  for (uint64_t off = 0; off < size; off += part) {
+    if (!up.Push(Part{++number, "", off, std::min(part, size - off)})) break;
+  }
+  Status st = up.Finish();
+  if (!st.ok()) {
+    up.Abort();
+    return st;
+  }
+  auto etag = up.Complete(options);
+  if (!etag.ok()) {
+    up.Abort();
+    return etag.status();
+  }
+  return std::make_pair(*etag, size);
 }
 
 }  // namespace cairn::s3

@@ -127,8 +127,14 @@ Result<ObjectInfo> S3Store::Put(const std::string& key, ByteSource& source,
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
   if (options.condition != PutOptions::Condition::kNone)
     CAIRN_RETURN_IF_ERROR(s3::CheckConditionalWrites(conn_, prefix_));
-  // Read up to one part: if the source ends within it, a single PUT is enough.
   const size_t part = conn_.options().part_size;
+  // A file (or buffer) larger than a part: each part is read from it as it is sent.
+  if (source.positional() && source.size() && *source.size() > part) {
+    auto r = s3::MultipartPutAt(conn_, Full(key), source, *source.size(), options);
+    if (!r.ok()) return r.status().WithContext("PUT " + uri() + "/" + key);
+    return ObjectInfo{key, r->second, r->first, 0};
+  }
+  // Read up to one part: if the source ends within it, a single PUT is enough.
   std::string first(part, '\0');
   size_t got = 0;
   while (got < part) {

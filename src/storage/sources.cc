@@ -41,6 +41,17 @@ Result<size_t> FileSource::Read(uint8_t* buf, size_t size) {
   return n;
 }
 
+Result<size_t> ByteSource::ReadAt(uint64_t, uint8_t*, size_t) const {
+  return Status::Unsupported("this source has no positional reads");
+}
+
+Result<size_t> BufferSource::ReadAt(uint64_t offset, uint8_t* buf, size_t size) const {
+  if (offset >= size_) return size_t{0};
+  size_t n = std::min<uint64_t>(size, size_ - offset);
+  std::memcpy(buf, data_ + offset, n);
+  return n;
+}
+
 Result<size_t> BufferSource::Read(uint8_t* buf, size_t size) {
   size_t n = std::min(size, size_ - pos_);
   if (n) std::memcpy(buf, data_ + pos_, n);

@@ -67,6 +67,39 @@ class BrokenSource : public ByteSource {
   size_t good_, sent_ = 0;
 };
 
+// A positional source (as a file is) of `size` bytes whose reads past `good` fail.
+class BrokenPositionalSource : public ByteSource {
+ public:
+  BrokenPositionalSource(size_t size, size_t good) : size_(size), good_(good) {}
+  Result<size_t> Read(uint8_t*, size_t) override { return Status::IOError("not used"); }
+  std::optional<uint64_t> size() const override { return size_; }
+  bool positional() const override { return true; }
+  Result<size_t> ReadAt(uint64_t offset, uint8_t* buf, size_t size) const override {
+    if (offset + size > good_) return Status::IOError("disk read error");
+    std::memset(buf, 'p', size);
+    return size;
+  }
+
+ private:
+  size_t size_, good_;
+};
+
+// Hands out `data` through Read only (a pipe, say): the multipart upload reads part by part.
+class StreamSource : public ByteSource {
+ public:
+  explicit StreamSource(const std::string& data) : data_(data) {}
+  Result<size_t> Read(uint8_t* buf, size_t size) override {
+    size_t n = std::min(size, data_.size() - pos_);
+    std::memcpy(buf, data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  const std::string& data_;
+  size_t pos_ = 0;
+};
+
 TEST_F(S3StoreTest, PutGetHeadListDelete) {
   auto put = PutString(*store_, "a/1.json", "{\"v\": 1}");
   ASSERT_OK(put.status());
@@ -141,7 +174,27 @@ TEST_F(S3StoreTest, MultipartUploadOf40MiB) {
   EXPECT_FALSE(std::filesystem::exists(dir.File("m")));
 }
 
+TEST_F(S3StoreTest, MultipartUploadFromAFileAndFromAStream) {
+  const std::string data = RandomBytes((17u << 20) + 999, 11);
+  testing::TempDir dir;
+  ASSERT_OK(WriteFileAtomically(dir.File("f.bin"), data));
+  auto file = FileSource::Open(dir.File("f.bin"));  // positional: parts read as they are sent
+  ASSERT_OK(file.status());
+  ASSERT_OK(store_->Put("from-file.bin", **file).status());
+  EXPECT_EQ(Sha256Hex(*GetString(*store_, "from-file.bin")), Sha256Hex(data));
+  StreamSource stream(data);  // not positional: parts read into memory one after another
+  auto put = store_->Put("from-stream.bin", stream);
+  ASSERT_OK(put.status());
+  EXPECT_NE(put->etag.find('-'), std::string::npos) << put->etag;
+  EXPECT_EQ(Sha256Hex(*GetString(*store_, "from-stream.bin")), Sha256Hex(data));
+}
+
 TEST_F(S3StoreTest, AFailedUploadLeavesNoObject) {
+  BrokenPositionalSource positional(16u << 20, 7u << 20);  // fails in the second part
+  auto failed = store_->Put("broken-positional", positional).status();
+  EXPECT_EQ(failed.code(), Status::Code::kIOError) << failed.ToString();
+  EXPECT_NE(failed.message().find("disk read error"), std::string::npos) << failed.ToString();
+  EXPECT_EQ(store_->Head("broken-positional").status().code(), Status::Code::kNotFound);
   BrokenSource small(1000);
   EXPECT_EQ(store_->Put("broken-small", small).status().code(), Status::Code::kIOError);
   BrokenSource big(12u << 20);  // fails in the third part of a multipart upload

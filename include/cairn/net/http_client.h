@@ -4,6 +4,8 @@
 // ByteSink or a string.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +18,8 @@
 namespace cairn::net {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
+// Reads up to `size` body bytes from `offset` into `buf`; returns how many (0: none left).
+using BodyReader = std::function<Result<size_t>(uint64_t offset, uint8_t* buf, size_t size)>;
 
 struct Request {
   std::string method;  // GET HEAD PUT POST DELETE
@@ -24,6 +28,10 @@ struct Request {
   // The body, held in memory so that a retry can send it again.
   const uint8_t* body = nullptr;
   size_t body_size = 0;
+  // Or, with body == nullptr: body_size bytes read on demand through this (offset from the
+  // body's start; called again from 0 if the request is resent), so a large body need not be in
+  // memory. An error it returns (or fewer bytes than body_size) fails the request with it.
+  const BodyReader* body_reader = nullptr;
   // For 2xx responses the body is streamed here; otherwise it is kept in Response::body.
   const ByteSink* sink = nullptr;
   long timeout_s = 300;  // the whole exchange, seconds

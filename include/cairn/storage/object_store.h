@@ -53,6 +53,11 @@ class ByteSource {
   virtual Result<size_t> Read(uint8_t* buf, size_t size) = 0;
   // The total size when known in advance (files, buffers).
   virtual std::optional<uint64_t> size() const { return std::nullopt; }
+  // Positional reads, safe from several threads at once, for sources that have them (files,
+  // buffers; `positional()` says so): parallel uploads then read each part straight from the
+  // source when it is sent, with no copy held in memory. Independent of Read's position.
+  virtual bool positional() const { return false; }
+  virtual Result<size_t> ReadAt(uint64_t offset, uint8_t* buf, size_t size) const;
 };
 
 // A source over a file (read with pread; the file is opened by Open).
@@ -62,8 +67,8 @@ class FileSource : public ByteSource {
   ~FileSource() override;
   Result<size_t> Read(uint8_t* buf, size_t size) override;
   std::optional<uint64_t> size() const override { return size_; }
-  // Positional read, safe from several threads (for parallel uploads).
-  Result<size_t> ReadAt(uint64_t offset, uint8_t* buf, size_t size) const;
+  bool positional() const override { return true; }
+  Result<size_t> ReadAt(uint64_t offset, uint8_t* buf, size_t size) const override;
 
  private:
   FileSource() = default;
@@ -80,6 +85,8 @@ class BufferSource : public ByteSource {
   explicit BufferSource(const std::string& s) : BufferSource(s.data(), s.size()) {}
   Result<size_t> Read(uint8_t* buf, size_t size) override;
   std::optional<uint64_t> size() const override { return size_; }
+  bool positional() const override { return true; }
+  Result<size_t> ReadAt(uint64_t offset, uint8_t* buf, size_t size) const override;
 
  private:
   const uint8_t* data_;
