@@ -17,7 +17,8 @@ import sys
 import traceback
 
 # The pipe belongs to cairn: what the user's code prints goes to stderr instead.
-_proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
+# Buffered: a frame usually arrives whole and is then taken in one read(2), not three.
+_proto_in = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
 _proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
 os.dup2(2, 1)
 _devnull = os.open(os.devnull, os.O_RDONLY)
@@ -32,12 +33,9 @@ class HandlerError(Exception):
 
 
 def _read_exact(n):
-    buf = b""
-    while len(buf) < n:
-        chunk = _proto_in.read(n - len(buf))
-        if not chunk:
-            raise EOFError
-        buf += chunk
+    buf = _proto_in.read(n)  # a buffered read returns n bytes unless the pipe closes
+    if len(buf) < n:
+        raise EOFError
     return buf
 
 
@@ -153,14 +151,20 @@ class Context:
         return dict(self.headers)
 
 
+_named_args = {}  # handler -> count of its named positional parameters (inspected once)
+
+
 def _call(fn, context, *args):
     """Calls a handler with the context appended when it takes one argument more, as the toolkit
     decides it (the count of its named positional parameters)."""
-    try:
-        spec = inspect.getfullargspec(fn)
-        named = len(spec.args) - (1 if inspect.ismethod(fn) else 0)
-    except TypeError:
-        named = len(args)
+    named = _named_args.get(fn)
+    if named is None:
+        try:
+            spec = inspect.getfullargspec(fn)
+            named = len(spec.args) - (1 if inspect.ismethod(fn) else 0)
+        except TypeError:
+            named = -1
+        _named_args[fn] = named
     return fn(*args, context) if named == len(args) + 1 else fn(*args)
 
 

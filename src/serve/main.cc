@@ -60,7 +60,6 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", options.timeout_seconds,
                  "seconds a Python handler may take per request (default 60; "
                  "$SAGEMAKER_MODEL_SERVER_TIMEOUT)");
-  app.add_option("--threads", server.threads, "connections served at once (default 64)");
   double max_payload_mb = 6;
   app.add_option("--max-payload-mb", max_payload_mb,
                  "largest request body, MB (default 6, SageMaker's; at most 100)")

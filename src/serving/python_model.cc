@@ -7,8 +7,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <vector>
 
 #include "cairn/core/subprocess.h"
@@ -76,26 +79,51 @@ class Worker {
 
  private:
   Worker() = default;
+  // Reads through a buffer: a whole reply frame usually comes in one read(2).
   Status ReadExact(char* buf, size_t n, int timeout_ms) {
     for (size_t done = 0; done < n;) {
+      if (in_pos_ < in_end_) {
+        size_t k = std::min(n - done, in_end_ - in_pos_);
+        std::memcpy(buf + done, in_.data() + in_pos_, k);
+        in_pos_ += k;
+        done += k;
+        continue;
+      }
       pollfd p{proc_->stdout_fd(), POLLIN, 0};
       int r = ::poll(&p, 1, timeout_ms);
       if (r < 0 && errno == EINTR) continue;
       if (r == 0) return Status::Transient("the worker did not answer in time");
-      ssize_t got = ::read(proc_->stdout_fd(), buf + done, n - done);
+      if (in_.size() < n - done) in_.resize(n - done);  // a big body: read it in one go
+      in_pos_ = in_end_ = 0;
+      ssize_t got = ::read(proc_->stdout_fd(), in_.data(), in_.size());
       if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (got <= 0) return Status::IOError("the worker died");
-      done += static_cast<size_t>(got);
+      in_end_ = static_cast<size_t>(got);
     }
     return Status::OK();
   }
   std::unique_ptr<Subprocess> proc_;
+  std::vector<char> in_ = std::vector<char>(64 << 10);  // read from the worker: [in_pos_, in_end_)
+  size_t in_pos_ = 0, in_end_ = 0;                      // not yet taken
 };
 
+// Requests wait in one FIFO queue (first come, first served: no request is passed over while
+// later ones are answered, which is what keeps the tail short at 64 connections); each worker
+// process has a thread of its own that takes the oldest request, sends it, and answers it when
+// the worker replies. No thread waits per request.
 class PythonModel : public LoadedModel {
  public:
   PythonModel(std::vector<std::string> argv, const ServeOptions& options)
       : argv_(std::move(argv)), options_(options) {}
+
+  ~PythonModel() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
 
   // Starts a worker and waits for model_fn.
   Result<std::unique_ptr<Worker>> Spawn() {
@@ -112,26 +140,84 @@ class PythonModel : public LoadedModel {
     return w;
   }
 
+  // Every worker has run model_fn before the model is served.
   Status Start() {
+    std::vector<std::unique_ptr<Worker>> workers;
     for (int i = 0; i < std::max(1, options_.workers); ++i) {
       CAIRN_ASSIGN_OR_RETURN(auto w, Spawn());
-      idle_.push_back(std::move(w));
-      ++alive_;
+      workers.push_back(std::move(w));
+    }
+    alive_ = static_cast<int>(workers.size());
+    for (auto& w : workers) {
+      threads_.emplace_back([this, w = std::move(w)]() mutable { Serve(std::move(w)); });
     }
     return Status::OK();
   }
 
   InvokeResponse Invoke(const InvokeRequest& req) override {
-    std::unique_ptr<Worker> w;
+    std::promise<InvokeResponse> answer;
+    auto future = answer.get_future();
+    InvokeAsync(req, [&answer](InvokeResponse r) { answer.set_value(std::move(r)); });
+    return future.get();
+  }
+
+  void InvokeAsync(const InvokeRequest& req, std::function<void(InvokeResponse)> done) override {
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::seconds(60), [&] { return !idle_.empty() || alive_ == 0; });
-      if (!idle_.empty()) {
-        w = std::move(idle_.back());
-        idle_.pop_back();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (alive_ > 0 && !stopping_) {
+        queue_.push_back(Job{req, std::move(done), std::chrono::steady_clock::now()});
+        cv_.notify_one();
+        return;
       }
     }
-    if (!w) return Error(503, "no Python worker is available");
+    done(Error(503, "no Python worker is available (model_fn fails on restart)"));
+  }
+
+  std::string kind() const override { return "python"; }
+
+  // Whether the calling thread is one of this model's worker threads (where the model must not
+  // be destroyed: its destructor joins them).
+  bool OnWorkerThread() const {
+    for (const auto& t : threads_)
+      if (t.get_id() == std::this_thread::get_id()) return true;
+    return false;
+  }
+
+ private:
+  struct Job {
+    InvokeRequest req;
+    std::function<void(InvokeResponse)> done;
+    std::chrono::steady_clock::time_point queued;
+  };
+
+  static InvokeResponse Error(int status, const std::string& message) {
+    InvokeResponse r;
+    r.status = status;
+    r.body = Json{{"error", message}}.dump();
+    return r;
+  }
+
+  // One worker's thread: oldest request first, until the model stops.
+  void Serve(std::unique_ptr<Worker> w) {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, nothing left
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      if (std::chrono::steady_clock::now() - job.queued > std::chrono::seconds(60)) {
+        job.done(Error(503, "no Python worker was free within 60 s"));
+        continue;
+      }
+      job.done(Run(w, job.req));
+      if (!w && !Replace(w)) return;
+    }
+  }
+
+  InvokeResponse Run(std::unique_ptr<Worker>& w, const InvokeRequest& req) {
     Json header = {{"content_type", req.content_type},
                    {"accept", req.accept},
                    {"custom_attributes", req.custom_attributes}};
@@ -139,53 +225,47 @@ class PythonModel : public LoadedModel {
     Result<std::pair<Json, std::string>> reply =
         st.ok() ? w->Receive(options_.timeout_seconds * 1000) : st;
     if (reply.ok()) {
-      Return(std::move(w));
       InvokeResponse r;
       r.status = reply->first.value("status", 500);
       r.content_type = reply->first.value("content_type", std::string("application/json"));
       r.body = std::move(reply->second);
       return r;
     }
-    // The worker died or hung: answer this request, then replace the worker.
+    // The worker died or hung: this request is answered, then the worker replaced.
     std::string how = w->ExitDescription();
     w.reset();
-    Restart();
     return Error(500, "the Python worker failed while handling the request (" +
                           (how.empty() ? reply.status().message() : "it died: " + how) +
                           "); it has been restarted");
   }
 
-  std::string kind() const override { return "python"; }
-
- private:
-  static InvokeResponse Error(int status, const std::string& message) {
-    InvokeResponse r;
-    r.status = status;
-    r.body = Json{{"error", message}}.dump();
-    return r;
-  }
-  void Return(std::unique_ptr<Worker> w) {
-    std::lock_guard<std::mutex> lock(mu_);
-    idle_.push_back(std::move(w));
-    cv_.notify_one();
-  }
-  void Restart() {
-    auto w = Spawn();
-    std::lock_guard<std::mutex> lock(mu_);
-    if (w.ok()) {
-      idle_.push_back(std::move(*w));
-    } else {
-      --alive_;  // model_fn fails now: fewer workers (none left: every request gets a 503)
+  // A new worker for one that failed; false (this thread ends) when model_fn fails now. With no
+  // worker left, every request waiting is answered 503.
+  bool Replace(std::unique_ptr<Worker>& w) {
+    auto fresh = Spawn();
+    if (fresh.ok()) {
+      w = std::move(*fresh);
+      return true;
     }
-    cv_.notify_all();
+    std::deque<Job> orphaned;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--alive_ == 0) orphaned.swap(queue_);
+    }
+    for (auto& job : orphaned)
+      job.done(Error(503, "no Python worker is available (model_fn fails on restart: " +
+                              fresh.status().message() + ")"));
+    return false;
   }
 
   std::vector<std::string> argv_;
   ServeOptions options_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<Worker>> idle_;
-  int alive_ = 0;  // workers idle, busy or restarting
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  int alive_ = 0;  // worker threads still serving
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace
@@ -194,12 +274,22 @@ Result<std::shared_ptr<LoadedModel>> LoadPythonModel(const std::string& model_di
                                                      const std::string& code_dir,
                                                      const std::string& entry_point,
                                                      const ServeOptions& options) {
-  auto m = std::make_shared<PythonModel>(
+  auto m = std::make_unique<PythonModel>(
       std::vector<std::string>{options.python, "-c", serving::kPythonShim, model_dir, code_dir,
                                entry_point, options.default_accept},
       options);
   CAIRN_RETURN_IF_ERROR(m->Start());
-  return std::shared_ptr<LoadedModel>(std::move(m));
+  // A request answered on a worker thread may drop the model's last reference there (an old
+  // version whose last request ends after a swap); the destructor joins those threads, so it
+  // then runs on another one.
+  return std::shared_ptr<LoadedModel>(m.release(), [](LoadedModel* lm) {
+    auto* model = static_cast<PythonModel*>(lm);
+    if (model->OnWorkerThread()) {
+      std::thread([model] { delete model; }).detach();
+    } else {
+      delete model;
+    }
+  });
 }
 
 }  // namespace cairn

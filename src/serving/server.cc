@@ -11,7 +11,6 @@
 #include <mutex>
 #include <thread>
 
-#include "cairn/core/thread_pool.h"
 #include "cairn/net/http_server.h"
 
 namespace cairn {
@@ -107,7 +106,6 @@ struct InferenceServer::Impl {
   bool stopping = false;
   std::thread poller;
   // Blocking models (Python workers) run here, off the event loops.
-  std::unique_ptr<ThreadPool> pool;
 
   Impl(Endpoint& e, ServerOptions o) : endpoint(e), options(std::move(o)) {}
 
@@ -138,13 +136,9 @@ struct InferenceServer::Impl {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       respond(std::move(r));
     };
-    if (version->model->kind() == "native") {  // decoded here; batched off the event loop
-      version->model->InvokeAsync(in, std::move(answer));
-    } else {  // Python workers block: a pool thread waits for them
-      pool->Post([version, in = std::move(in), answer = std::move(answer)]() {
-        answer(version->model->Invoke(in));
-      });
-    }
+    // Native models decode here and batch off the event loop; Python models queue the request
+    // for their workers' threads. Neither blocks the loop.
+    version->model->InvokeAsync(in, std::move(answer));
   }
 
   void Handle(net::HttpRequest& req, net::Respond respond) {
@@ -186,7 +180,6 @@ InferenceServer::~InferenceServer() { Stop(); }
 
 Status InferenceServer::Run() {
   Impl& s = *impl_;
-  s.pool = std::make_unique<ThreadPool>(static_cast<size_t>(std::max(1, s.options.threads)));
   net::HttpServer::Options ho;
   ho.host = s.options.host;
   ho.port = s.options.port;
@@ -217,7 +210,6 @@ Status InferenceServer::Run() {
     s.stopping = true;
   }
   s.cv.notify_all();
-  s.pool->Shutdown();  // requests queued for the Python workers are answered first
   if (s.poller.joinable()) s.poller.join();
   return Status::OK();
 }

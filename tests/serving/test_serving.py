@@ -133,6 +133,40 @@ def test_handler_errors_and_dead_workers_leave_it_serving(tmp_path, servers):
     assert s.invoke("again")[0] == 200  # a new worker took over
 
 
+def test_requests_wait_for_python_workers_first_come_first_served(tmp_path, servers):
+    # One worker busy for a while, ten requests arriving 30 ms apart meanwhile: each is answered
+    # in the order it came (a stack, or a worker taken by whichever request grabs it first, would
+    # pass some over; under load that is what made the tail long).
+    store = str(tmp_path / "store")
+    d = tmp_path / "fifo"
+    os.makedirs(d / "code")
+    (d / "x.bin").write_bytes(b"x")
+    (d / "code" / "inference.py").write_text(
+        "import time\n"
+        "def model_fn(model_dir):\n    return None\n"
+        "def transform_fn(model, data, content_type, accept):\n"
+        "    time.sleep(0.6 if data == 'first' else 0.02)\n    return data, 'text/plain'\n")
+    ref = cairn("models", "--store", store, "publish", "fifo", d).stdout.strip()
+    s = servers(store, ref, "--workers", "1")
+    done, lock = [], threading.Lock()
+
+    def call(tag):
+        status, _, body = s.invoke(tag)
+        with lock:
+            done.append((status, body.decode()))
+
+    threads = [threading.Thread(target=call, args=("first",))]
+    threads[0].start()
+    time.sleep(0.15)
+    for i in range(10):
+        threads.append(threading.Thread(target=call, args=(f"r{i}",)))
+        threads[-1].start()
+        time.sleep(0.03)
+    for t in threads:
+        t.join(timeout=60)
+    assert done == [(200, "first")] + [(200, f"r{i}") for i in range(10)]
+
+
 def test_sigterm_finishes_requests_in_flight(tmp_path, servers):
     store = str(tmp_path / "store")
     d = tmp_path / "slow"

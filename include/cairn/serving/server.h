@@ -15,7 +15,6 @@ namespace cairn {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
-  int threads = 64;           // connections served at once (keep-alive connections hold one)
   double poll_seconds = 2.0;  // how often the endpoint looks for a moved alias / latest
   // The largest /invocations body, bytes: SageMaker's 6 MB for endpoints; a transform job's
   // MaxPayloadInMB (up to 100 MB) for its instances.
