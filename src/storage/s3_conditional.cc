@@ -19,7 +19,7 @@ namespace cairn::s3 {
 namespace {
 
 std::mutex g_mu;
-std::map<std::string, Status> g_checked;  // "<endpoint> <bucket>" -> verdict
+std::map<std::string, Result<WriteMode>> g_checked;  // "<endpoint> <bucket>" -> verdict
 
 Result<net::Response> Put(Connection& conn, const std::string& key,
                           std::pair<std::string, std::string> condition) {
@@ -32,7 +32,7 @@ Result<net::Response> Put(Connection& conn, const std::string& key,
   return conn.Send(call);
 }
 
-Status Probe(Connection& conn, const std::string& prefix) {
+Result<WriteMode> Probe(Connection& conn, const std::string& prefix) {
   std::random_device rd;
   const std::string key = prefix + ".cairn/conditional-write-probe/" + std::to_string(::getpid()) +
                           "-" + std::to_string(NowMs()) + "-" + std::to_string(rd());
@@ -41,19 +41,21 @@ Status Probe(Connection& conn, const std::string& prefix) {
     if (const std::string v = r.Header("x-amz-version-id"); !v.empty() && v != "null")
       versions.push_back(v);
   };
-  Status verdict;
+  Result<WriteMode> verdict = WriteMode::kHeaders;
   CAIRN_ASSIGN_OR_RETURN(auto first, Put(conn, key, {"If-None-Match", "*"}));
   if (first.status != 200) return ErrorFromResponse(first, "PUT " + key + " (If-None-Match: *)");
   made(first);
   CAIRN_ASSIGN_OR_RETURN(auto second, Put(conn, key, {"If-None-Match", "*"}));
   made(second);
-  if (second.status == 200) {
+  if (second.status == 200 && BucketVersioned(conn)) {
+    verdict = WriteMode::kOldestVersionWins;
+  } else if (second.status == 200) {
     verdict = Status::Unsupported(
         "bucket '" + conn.bucket() +
         "' does not honour conditional writes: a second PUT of one key with If-None-Match: * "
-        "was accepted (Ceph RGW does this when the bucket has versioning enabled). cairn's "
+        "was accepted, and it keeps no object versions to settle races with. cairn's "
         "versions, aliases and names rely on create-if-absent, so it will not write there: use "
-        "a bucket without versioning");
+        "a bucket that honours If-None-Match, or one with versioning enabled");
   } else if (second.status != 412) {
     return ErrorFromResponse(second, "PUT " + key + " (If-None-Match: *)");
   } else {
@@ -80,21 +82,23 @@ Status Probe(Connection& conn, const std::string& prefix) {
 
 }  // namespace
 
-Status CheckConditionalWrites(Connection& conn, const std::string& prefix) {
+Result<WriteMode> CheckConditionalWrites(Connection& conn, const std::string& prefix) {
   const std::string id = conn.endpoint() + " " + conn.bucket();
   std::lock_guard<std::mutex> lock(g_mu);  // one probe at a time; later callers see its verdict
   if (auto it = g_checked.find(id); it != g_checked.end()) return it->second;
   // A probe cut short by the network (its answer lost, a connection reset or refused) is run
   // again from the start on a fresh key, with backoff: a lost answer makes its own PUTs
   // ambiguous, so they are never retried one by one.
-  Status st;
+  Result<WriteMode> st = Status::Internal("not probed");
   for (int attempt = 1;; ++attempt) {
     st = Probe(conn, prefix);
-    if (st.code() != Status::Code::kTransient || attempt >= conn.options().max_attempts) break;
+    if (st.ok() || st.status().code() != Status::Code::kTransient ||
+        attempt >= conn.options().max_attempts)
+      break;
     Backoff(attempt);
   }
   // A store that did not answer is asked again next time; a verdict is kept.
-  if (st.ok() || st.code() == Status::Code::kUnsupported) g_checked[id] = st;
+  if (st.ok() || st.status().code() == Status::Code::kUnsupported) g_checked.emplace(id, st);
   return st;
 }
 

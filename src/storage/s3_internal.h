@@ -60,11 +60,39 @@ class Connection {
   net::Client client_;
 };
 
-// OK if the bucket honours If-None-Match: * and If-Match on PUT (probed once per bucket and
-// process with a throwaway key under `prefix`, removed afterwards, versions included);
+// How conditional writes are made on a bucket: with the headers (kHeaders), or, on a versioned
+// bucket that ignores them, by "the oldest object version wins" (s3_versioned.cc).
+enum class WriteMode { kHeaders, kOldestVersionWins };
+
+// kHeaders if the bucket honours If-None-Match: * and If-Match on PUT, kOldestVersionWins if it
+// ignores them but keeps object versions (probed once per bucket and process with a throwaway
+// key under `prefix`, removed afterwards, versions included);
 // kUnsupported, saying why and what to do, if it does not (Ceph RGW with versioning enabled);
 // the store's error if it could not be asked (asked again next time). s3_conditional.cc.
-Status CheckConditionalWrites(Connection& conn, const std::string& prefix);
+Result<WriteMode> CheckConditionalWrites(Connection& conn, const std::string& prefix);
+
+// Whether the bucket keeps object versions (versioning Enabled or Suspended): GET ?versioning,
+// once per bucket and process; true when it cannot be told (readers then only check more).
+bool BucketVersioned(Connection& conn);
+
+// One entry of ListObjectVersions for a key.
+struct KeyVersion {
+  std::string id, etag;
+  bool delete_marker = false;
+};
+// The versions and delete markers of exactly `key` (a full key), newest first, every page.
+Result<std::vector<KeyVersion>> ListKeyVersions(Connection& conn, const std::string& key);
+// On a versioned bucket: the version of `key` a read must see. "" when the current version is
+// plain (read it as is); the id of the version that counts when the current one was written by
+// the oldest-version-wins protocol (it may have lost); kNotFound when none counts.
+Result<std::string> VersionToRead(Connection& conn, const std::string& key);
+// After a conditional PUT made version `mine` of `key` by the oldest-version-wins protocol: OK if
+// it counts; otherwise it is removed and kPreconditionFailed returned, as the headers would have.
+Status SettleConditionalWrite(Connection& conn, const std::string& key, const std::string& mine,
+                              const PutOptions& options);
+// Deletes `key` for good on a versioned bucket: a delete marker, then every version older than
+// it (oldest first), then the marker. Versions written after the marker are kept.
+Status DeleteAllVersions(Connection& conn, const std::string& key);
 
 // Uploads one object as a multipart upload: `first` holds the first part, the rest is read from
 // `source` part by part; parts go up on options().concurrency threads, with at most that many

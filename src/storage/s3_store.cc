@@ -21,7 +21,10 @@ class S3Store final : public ObjectStore {
 
   Result<ObjectInfo> Head(const std::string& key) override {
     CAIRN_RETURN_IF_ERROR(ValidateKey(key));
-    CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send({"HEAD", Full(key)}));
+    CAIRN_ASSIGN_OR_RETURN(std::string version, ReadVersion(key));
+    s3::Connection::Call call{"HEAD", Full(key)};
+    if (!version.empty()) call.query = {{"versionId", version}};
+    CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send(call));
     if (resp.status != 200) return ErrorFor(resp, "HEAD", key);
     return ObjectInfo{key, std::strtoull(resp.Header("content-length").c_str(), nullptr, 10),
                       s3::Unquote(resp.Header("etag")),
@@ -39,6 +42,9 @@ class S3Store final : public ObjectStore {
 
   Status Delete(const std::string& key) override {
     CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+    // A plain DELETE on a versioned bucket only hides the object behind a delete marker.
+    if (s3::BucketVersioned(conn_))
+      return s3::DeleteAllVersions(conn_, Full(key)).WithContext("delete " + uri() + "/" + key);
     CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send({"DELETE", Full(key)}));
     if (resp.status == 204 || resp.status == 200 || resp.status == 404) return Status::OK();
     return ErrorFor(resp, "DELETE", key);
@@ -46,6 +52,15 @@ class S3Store final : public ObjectStore {
 
  private:
   std::string Full(const std::string& key) const { return prefix_ + key; }
+  // The object version a read of `key` sees: "" (the current one) unless the bucket keeps
+  // versions and the current one was written by the oldest-version-wins protocol.
+  Result<std::string> ReadVersion(const std::string& key) {
+    if (!s3::BucketVersioned(conn_)) return std::string();
+    auto v = s3::VersionToRead(conn_, Full(key));
+    if (v.status().code() == Status::Code::kNotFound)
+      return Status::NotFound("no object '" + key + "' in " + uri());
+    return v;
+  }
   Status ErrorFor(const net::Response& resp, const std::string& op, const std::string& key) const {
     Status st = s3::ErrorFromResponse(resp, op + " " + uri() + "/" + key);
     if (resp.status == 404 && op == "HEAD")
@@ -55,7 +70,7 @@ class S3Store final : public ObjectStore {
   Status GetImpl(const std::string& key, const std::string& version_id, const ByteSink& sink,
                  ByteRange range);
   Result<ObjectInfo> PutSingle(const std::string& key, const std::string& body,
-                               const PutOptions& options);
+                               const PutOptions& options, s3::WriteMode mode);
   Result<ObjectInfo> PutMultipart(const std::string& key, ByteSource& source, std::string first,
                                   const PutOptions& options);
 
@@ -64,7 +79,9 @@ class S3Store final : public ObjectStore {
 };
 
 Status S3Store::Get(const std::string& key, const ByteSink& sink, ByteRange range) {
-  return GetImpl(key, "", sink, range);
+  CAIRN_RETURN_IF_ERROR(ValidateKey(key));
+  CAIRN_ASSIGN_OR_RETURN(std::string version, ReadVersion(key));
+  return GetImpl(key, version, sink, range);
 }
 
 Status S3Store::GetVersion(const std::string& key, const std::string& version_id,
@@ -125,11 +142,14 @@ Status S3Store::GetImpl(const std::string& key, const std::string& version_id, c
 Result<ObjectInfo> S3Store::Put(const std::string& key, ByteSource& source,
                                 const PutOptions& options) {
   CAIRN_RETURN_IF_ERROR(ValidateKey(key));
-  if (options.condition != PutOptions::Condition::kNone)
-    CAIRN_RETURN_IF_ERROR(s3::CheckConditionalWrites(conn_, prefix_));
+  s3::WriteMode mode = s3::WriteMode::kHeaders;
+  if (options.condition != PutOptions::Condition::kNone) {
+    CAIRN_ASSIGN_OR_RETURN(mode, s3::CheckConditionalWrites(conn_, prefix_));
+  }
+  const bool settled = mode == s3::WriteMode::kOldestVersionWins;
   const size_t part = conn_.options().part_size;
   // A file (or buffer) larger than a part: each part is read from it as it is sent.
-  if (source.positional() && source.size() && *source.size() > part) {
+  if (!settled && source.positional() && source.size() && *source.size() > part) {
     auto r = s3::MultipartPutAt(conn_, Full(key), source, *source.size(), options);
     if (!r.ok()) return r.status().WithContext("PUT " + uri() + "/" + key);
     return ObjectInfo{key, r->second, r->first, 0};
@@ -144,18 +164,36 @@ Result<ObjectInfo> S3Store::Put(const std::string& key, ByteSource& source,
     got += n;
   }
   first.resize(got);
-  if (got < part) return PutSingle(key, first, options);
+  if (got < part) return PutSingle(key, first, options, mode);
+  if (settled)
+    return Status::Unsupported("a conditional write of more than one part (" +
+                               std::to_string(part) + " bytes) to versioned bucket '" +
+                               conn_.bucket() + "' (settled by object versions)");
   return PutMultipart(key, source, std::move(first), options);
 }
 
 Result<ObjectInfo> S3Store::PutSingle(const std::string& key, const std::string& body,
-                                      const PutOptions& options) {
+                                      const PutOptions& options, s3::WriteMode mode) {
   s3::Connection::Call call{"PUT", Full(key)};
   call.body = reinterpret_cast<const uint8_t*>(body.data());
   call.body_size = body.size();
   call.headers.emplace_back("Content-Type", options.content_type);
   CAIRN_ASSIGN_OR_RETURN(auto sse, SseHeaders(conn_.options()));
   call.headers.insert(call.headers.end(), sse.begin(), sse.end());
+  if (mode == s3::WriteMode::kOldestVersionWins) {
+    // A plain PUT marked with its condition, settled by the key's versions afterwards.
+    const bool absent = options.condition == PutOptions::Condition::kIfAbsent;
+    call.headers.emplace_back("x-amz-meta-cairn-write", absent ? "if-absent" : "if-match");
+    if (!absent) call.headers.emplace_back("x-amz-meta-cairn-replaces", options.if_match);
+    call.idempotent = false;
+    CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send(call));
+    if (resp.status != 200) return ErrorFor(resp, "PUT", key);
+    CAIRN_RETURN_IF_ERROR(
+        s3::SettleConditionalWrite(conn_, Full(key), resp.Header("x-amz-version-id"), options)
+            .WithContext("PUT " + uri() + "/" + key));
+    return ObjectInfo{key, body.size(), s3::Unquote(resp.Header("etag")),
+                      s3::ParseHttpTime(resp.Header("date"))};
+  }
   if (options.condition == PutOptions::Condition::kIfAbsent) {
     call.headers.emplace_back("If-None-Match", "*");
     call.idempotent = false;  // a lost reply then a retry would report our own write as a loss

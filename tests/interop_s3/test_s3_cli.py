@@ -148,25 +148,81 @@ def test_server_side_encryption_of_uploads(tmp_path, prefix):
     assert p.returncode == 2 and b"AES256 or aws:kms" in p.stderr, p.stderr
 
 
-def test_a_bucket_that_ignores_conditional_writes_is_refused(tmp_path, prefix):
-    """Ceph RGW ignores If-None-Match: * on a bucket with versioning enabled (a second PUT of the
-    key answers 200 and adds a version), which would let two publishers both take version 1.
-    cairn probes a bucket before its first conditional write and refuses such a bucket with an
-    error that says why; the probe leaves nothing behind; an ordinary bucket works."""
+def versions_of(bucket, prefix):
+    """{key: [version ids, newest first]} and {key: delete markers} under prefix."""
+    import json
+    out = json.loads(aws("s3api", "list-object-versions", "--bucket", bucket, "--prefix", prefix,
+                         "--output", "json").stdout or b"{}")
+    versions, markers = {}, {}
+    for v in out.get("Versions") or []:
+        versions.setdefault(v["Key"], []).append(v["VersionId"])
+    for m in out.get("DeleteMarkers") or []:
+        markers.setdefault(m["Key"], []).append(m["VersionId"])
+    return versions, markers
+
+
+def test_a_versioned_bucket_that_ignores_conditional_writes(tmp_path):
+    """Ceph RGW ignores If-None-Match: * and If-Match on a bucket with versioning enabled (a
+    second PUT of a key answers 200 and adds a version). cairn finds that out with a probe and
+    settles its conditional writes by the key's object versions instead (the oldest wins): 16
+    concurrent publishers get 16 distinct versions, 8 concurrent alias moves all land in the
+    alias's history, a loser's leftover version does not change what readers see, and gc removes
+    every version of what it deletes."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
     bucket = f"cairn-versioned-{uuid.uuid4().hex[:6]}"
     aws("s3api", "create-bucket", "--bucket", bucket)
     aws("s3api", "put-bucket-versioning", "--bucket", bucket, "--versioning-configuration", "Status=Enabled")
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "model.pth").write_bytes(b"weights")
-    p = run(CAIRN, "models", "--store", f"s3://{bucket}/registry", "publish", "c", model, check=False)
-    assert p.returncode == 2, p
-    assert b"does not honour conditional writes" in p.stderr and b"versioning" in p.stderr, p.stderr
-    assert len(p.stderr.decode().strip().splitlines()) == 1, p.stderr  # one clear line
-    versions = aws("s3api", "list-object-versions", "--bucket", bucket, "--output", "json").stdout.decode()
-    assert ".cairn/" not in versions and "registry/groups" not in versions, versions
-    # The same publish on the ordinary test bucket works.
-    assert run(CAIRN, "models", "--store", f"{prefix}/registry", "publish", "c", model).stdout == b"c:1\n"
+    store = f"s3://{bucket}/registry"
+    dirs = []
+    for i in range(16):
+        d = tmp_path / f"m{i}"
+        d.mkdir()
+        (d / "model.pth").write_bytes(f"weights of publisher {i}".encode() * 100)
+        dirs.append(d)
+    with ThreadPoolExecutor(16) as pool:
+        refs = list(pool.map(lambda d: run(CAIRN, "models", "--store", store, "publish", "c", d)
+                             .stdout.decode().strip(), dirs))
+    assert sorted(refs, key=lambda r: int(r.split(":")[1])) == [f"c:{n}" for n in range(1, 17)], refs
+    # Each version holds what its own publisher published, and each manifest key kept exactly
+    # one object version (the losers removed theirs).
+    for d, ref in zip(dirs, refs):
+        run(CAIRN, "models", "--store", store, "restore", ref, tmp_path / f"r-{ref}")
+        assert (tmp_path / f"r-{ref}" / "model.pth").read_bytes() == (d / "model.pth").read_bytes()
+    versions, markers = versions_of(bucket, "registry/registry/groups/c/versions/")
+    assert len(versions) == 16 and all(len(v) == 1 for v in versions.values()), versions
+    assert not markers, markers
+    # Alias moves from 8 processes at once: every one lands, once.
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: run(CAIRN, "models", "--store", store, "alias", "c", "prod", n),
+                      range(1, 9)))
+    versions, _ = versions_of(bucket, "registry/registry/groups/c/aliases/prod/")
+    assert len(versions) == 8 and all(len(v) == 1 for v in versions.values()), versions
+    now = json.loads(run(CAIRN, "models", "--store", store, "describe", "c@prod").stdout)
+    assert 1 <= now["version"] <= 8
+    # A loser that died before removing its version: a second version-1 manifest written after
+    # the first (as RGW lets any PUT through). Readers still see the first.
+    key = "registry/registry/groups/c/versions/" + sorted(versions_of(
+        bucket, "registry/registry/groups/c/versions/")[0])[0].split("/versions/")[1]
+    fake = tmp_path / "fake.json"
+    fake.write_text("{}")
+    before = run(CAIRN, "models", "--store", store, "describe", "c:1").stdout
+    aws("s3api", "put-object", "--bucket", bucket, "--key", key, "--body", fake,
+        "--metadata", "cairn-write=if-absent")
+    assert run(CAIRN, "models", "--store", store, "describe", "c:1").stdout == before
+    assert run(CAIRN, "models", "--store", store, "verify").returncode == 0
+    # gc: an unreferenced chunk (written as a failed publish leaves one) is deleted with every
+    # version of it, not hidden behind a delete marker.
+    orphan = "registry/chunks/sha256/ab/" + "ab" * 32
+    aws("s3api", "put-object", "--bucket", bucket, "--key", orphan, "--body", fake)
+    aws("s3api", "put-object", "--bucket", bucket, "--key", orphan, "--body", fake)
+    report = json.loads(run(CAIRN, "models", "--store", store, "gc", "--json").stdout)
+    assert report["deleted"] == 1, report
+    versions, markers = versions_of(bucket, orphan)
+    assert not versions and not markers, (versions, markers)
+    # The probe left nothing behind, versions included.
+    versions, markers = versions_of(bucket, "registry/.cairn/")
+    assert not versions and not markers, (versions, markers)
 
 
 def test_a_pinned_object_version_is_read_by_cp_and_import(tmp_path):
