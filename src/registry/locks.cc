@@ -102,10 +102,19 @@ Result<std::vector<std::string>> StoreLock::BreakStale(ObjectStore& store, const
   CAIRN_ASSIGN_OR_RETURN(auto locks, store.List(layout::LocksPrefix()));
   std::vector<std::string> broken;
   for (const auto& o : locks) {
+    auto head = store.Head(o.key);
     auto text = GetString(store, o.key);
-    if (!text.ok()) continue;  // released meanwhile
+    if (!head.ok() || !text.ok()) continue;  // released meanwhile
     const std::string why = StaleReason(*text, clock.NowMs());
     if (why.empty()) continue;
+    // Only the lock as it was judged is broken: first replaced by a tombstone on condition that
+    // it is unchanged (a heartbeat since, or a body read from a newer write, makes the put fail
+    // and the lock is left alone), then deleted. Its holder's next heartbeat then fails.
+    auto tomb = PutString(store, o.key, R"({"broken": true})", PutOptions::IfMatch(head->etag));
+    if (tomb.status().code() == Status::Code::kPreconditionFailed ||
+        tomb.status().code() == Status::Code::kNotFound)
+      continue;
+    CAIRN_RETURN_IF_ERROR(tomb.status());
     CAIRN_RETURN_IF_ERROR(store.Delete(o.key));
     broken.push_back(o.key + ": " + why);
   }

@@ -122,7 +122,9 @@ class PythonModel : public LoadedModel {
       stopping_ = true;
     }
     cv_.notify_all();
+    cv_stop_.notify_all();
     for (auto& t : threads_) t.join();
+    if (sweeper_.joinable()) sweeper_.join();
   }
 
   // Starts a worker and waits for model_fn.
@@ -151,6 +153,7 @@ class PythonModel : public LoadedModel {
     for (auto& w : workers) {
       threads_.emplace_back([this, w = std::move(w)]() mutable { Serve(std::move(w)); });
     }
+    sweeper_ = std::thread([this] { Sweep(); });
     return Status::OK();
   }
 
@@ -162,25 +165,28 @@ class PythonModel : public LoadedModel {
   }
 
   void InvokeAsync(const InvokeRequest& req, std::function<void(InvokeResponse)> done) override {
+    bool full = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (alive_ > 0 && !stopping_) {
+      full = queue_.size() >= kMaxQueued;  // the workers are far behind
+      if (alive_ > 0 && !stopping_ && !full) {
         queue_.push_back(Job{req, std::move(done), std::chrono::steady_clock::now()});
         cv_.notify_one();
         return;
       }
     }
-    done(Error(503, "no Python worker is available (model_fn fails on restart)"));
+    done(Error(503, full ? "too many requests are waiting for the Python workers"
+                         : "no Python worker is available (model_fn fails on restart)"));
   }
 
   std::string kind() const override { return "python"; }
 
-  // Whether the calling thread is one of this model's worker threads (where the model must not
-  // be destroyed: its destructor joins them).
+  // Whether the calling thread is one of this model's worker threads (or its sweeper) (where the
+  // model must not be destroyed: its destructor joins them).
   bool OnWorkerThread() const {
     for (const auto& t : threads_)
       if (t.get_id() == std::this_thread::get_id()) return true;
-    return false;
+    return sweeper_.get_id() == std::this_thread::get_id();
   }
 
  private:
@@ -197,6 +203,27 @@ class PythonModel : public LoadedModel {
     return r;
   }
 
+  static constexpr size_t kMaxQueued = 4096;
+  static constexpr auto kMaxWait = std::chrono::seconds(60);
+
+  // Answers 503 to requests that waited a minute for a worker (every worker busy with slow
+  // handlers, or restarting), as SageMaker's model server does; checks once a second.
+  void Sweep() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_stop_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; })) {
+      std::vector<Job> expired;
+      const auto now = std::chrono::steady_clock::now();
+      while (!queue_.empty() && now - queue_.front().queued > kMaxWait) {
+        expired.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      lock.unlock();
+      for (auto& job : expired) job.done(Error(503, "no Python worker was free within 60 s"));
+      expired.clear();
+      lock.lock();
+    }
+  }
+
   // One worker's thread: oldest request first, until the model stops.
   void Serve(std::unique_ptr<Worker> w) {
     for (;;) {
@@ -208,7 +235,7 @@ class PythonModel : public LoadedModel {
         job = std::move(queue_.front());
         queue_.pop_front();
       }
-      if (std::chrono::steady_clock::now() - job.queued > std::chrono::seconds(60)) {
+      if (std::chrono::steady_clock::now() - job.queued > kMaxWait) {
         job.done(Error(503, "no Python worker was free within 60 s"));
         continue;
       }
@@ -266,6 +293,8 @@ class PythonModel : public LoadedModel {
   bool stopping_ = false;
   int alive_ = 0;  // worker threads still serving
   std::vector<std::thread> threads_;
+  std::condition_variable cv_stop_;  // wakes the sweeper when the model stops
+  std::thread sweeper_;
 };
 
 }  // namespace

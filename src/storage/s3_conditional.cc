@@ -4,7 +4,9 @@
 // replace-if-unchanged writes (If-None-Match: *, If-Match). AWS S3 honours both. Ceph RGW 16
 // ignores them on a bucket with versioning enabled: a second PUT of the same key with
 // If-None-Match: * answers 200 and adds an object version, so two publishers both get version 1.
-// Writing there would silently break "immutable, never overwritten"; cairn refuses instead.
+// There cairn settles conditional writes by object versions (s3_versioned.cc); a bucket that
+// ignores the headers and keeps no versions is refused (writing there would silently break
+// "immutable, never overwritten").
 #include <unistd.h>
 
 #include <map>
@@ -47,7 +49,12 @@ Result<WriteMode> Probe(Connection& conn, const std::string& prefix) {
   made(first);
   CAIRN_ASSIGN_OR_RETURN(auto second, Put(conn, key, {"If-None-Match", "*"}));
   made(second);
-  if (second.status == 200 && BucketVersioned(conn)) {
+  // Settling by versions needs proof that every PUT makes a version of its own: two distinct
+  // version ids, and versioning Enabled (not Suspended, where PUTs overwrite the "null" one).
+  const std::string v1 = first.Header("x-amz-version-id"), v2 = second.Header("x-amz-version-id");
+  const bool distinct = !v1.empty() && !v2.empty() && v1 != "null" && v2 != "null" && v1 != v2;
+  auto versioning = VersioningStatus(conn);
+  if (second.status == 200 && distinct && versioning.ok() && *versioning == "Enabled") {
     verdict = WriteMode::kOldestVersionWins;
   } else if (second.status == 200) {
     verdict = Status::Unsupported(
@@ -81,6 +88,13 @@ Result<WriteMode> Probe(Connection& conn, const std::string& prefix) {
 }
 
 }  // namespace
+
+std::optional<WriteMode> KnownWriteMode(Connection& conn) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto it = g_checked.find(conn.endpoint() + " " + conn.bucket());
+  if (it == g_checked.end() || !it->second.ok()) return std::nullopt;
+  return *it->second;
+}
 
 Result<WriteMode> CheckConditionalWrites(Connection& conn, const std::string& prefix) {
   const std::string id = conn.endpoint() + " " + conn.bucket();

@@ -1,6 +1,7 @@
 // Private to the storage layer: pieces of the S3 store shared by its files.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,11 @@ enum class WriteMode { kHeaders, kOldestVersionWins };
 // kUnsupported, saying why and what to do, if it does not (Ceph RGW with versioning enabled);
 // the store's error if it could not be asked (asked again next time). s3_conditional.cc.
 Result<WriteMode> CheckConditionalWrites(Connection& conn, const std::string& prefix);
+// The verdict of an earlier CheckConditionalWrites in this process, if there was one.
+std::optional<WriteMode> KnownWriteMode(Connection& conn);
+
+// GetBucketVersioning's Status: "Enabled", "Suspended" or "" (never enabled).
+Result<std::string> VersioningStatus(Connection& conn);
 
 // Whether the bucket keeps object versions (versioning Enabled or Suspended): GET ?versioning,
 // once per bucket and process; true when it cannot be told (readers then only check more).
@@ -79,6 +85,7 @@ bool BucketVersioned(Connection& conn);
 struct KeyVersion {
   std::string id, etag;
   bool delete_marker = false;
+  int64_t modified_ms = 0;  // LastModified
 };
 // The versions and delete markers of exactly `key` (a full key), newest first, every page.
 Result<std::vector<KeyVersion>> ListKeyVersions(Connection& conn, const std::string& key);
@@ -88,10 +95,13 @@ Result<std::vector<KeyVersion>> ListKeyVersions(Connection& conn, const std::str
 Result<std::string> VersionToRead(Connection& conn, const std::string& key);
 // After a conditional PUT made version `mine` of `key` by the oldest-version-wins protocol: OK if
 // it counts; otherwise it is removed and kPreconditionFailed returned, as the headers would have.
+// `started_ms` (NowMs before the PUT): a settle running past a minute reports kTransient, the
+// outcome unknown, so that no writer still settles when others prune (after two minutes).
 Status SettleConditionalWrite(Connection& conn, const std::string& key, const std::string& mine,
-                              const PutOptions& options);
+                              const PutOptions& options, int64_t started_ms);
 // Deletes `key` for good on a versioned bucket: a delete marker, then every version older than
-// it (oldest first), then the marker. Versions written after the marker are kept.
+// it (oldest first). The marker stays (no data: an if-match write that comes late then finds
+// the key deleted); versions written after it are kept.
 Status DeleteAllVersions(Connection& conn, const std::string& key);
 
 // Uploads one object as a multipart upload: `first` holds the first part, the rest is read from

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cairn/core/clock.h"
 #include "cairn/core/file.h"
 #include "cairn/core/parallel.h"
 #include "s3_internal.h"
@@ -42,8 +43,10 @@ class S3Store final : public ObjectStore {
 
   Status Delete(const std::string& key) override {
     CAIRN_RETURN_IF_ERROR(ValidateKey(key));
-    // A plain DELETE on a versioned bucket only hides the object behind a delete marker.
-    if (s3::BucketVersioned(conn_))
+    // Where writes are settled by versions, a plain DELETE would only hide the object behind a
+    // delete marker: its versions go too (elsewhere versioning is the bucket owner's safety net,
+    // and noncurrent versions are left to their lifecycle rules).
+    if (s3::KnownWriteMode(conn_) == s3::WriteMode::kOldestVersionWins)
       return s3::DeleteAllVersions(conn_, Full(key)).WithContext("delete " + uri() + "/" + key);
     CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send({"DELETE", Full(key)}));
     if (resp.status == 204 || resp.status == 200 || resp.status == 404) return Status::OK();
@@ -55,7 +58,8 @@ class S3Store final : public ObjectStore {
   // The object version a read of `key` sees: "" (the current one) unless the bucket keeps
   // versions and the current one was written by the oldest-version-wins protocol.
   Result<std::string> ReadVersion(const std::string& key) {
-    if (!s3::BucketVersioned(conn_)) return std::string();
+    if (s3::KnownWriteMode(conn_) == s3::WriteMode::kHeaders || !s3::BucketVersioned(conn_))
+      return std::string();
     auto v = s3::VersionToRead(conn_, Full(key));
     if (v.status().code() == Status::Code::kNotFound)
       return Status::NotFound("no object '" + key + "' in " + uri());
@@ -186,11 +190,12 @@ Result<ObjectInfo> S3Store::PutSingle(const std::string& key, const std::string&
     call.headers.emplace_back("x-amz-meta-cairn-write", absent ? "if-absent" : "if-match");
     if (!absent) call.headers.emplace_back("x-amz-meta-cairn-replaces", options.if_match);
     call.idempotent = false;
+    const int64_t started = NowMs();
     CAIRN_ASSIGN_OR_RETURN(auto resp, conn_.Send(call));
     if (resp.status != 200) return ErrorFor(resp, "PUT", key);
-    CAIRN_RETURN_IF_ERROR(
-        s3::SettleConditionalWrite(conn_, Full(key), resp.Header("x-amz-version-id"), options)
-            .WithContext("PUT " + uri() + "/" + key));
+    CAIRN_RETURN_IF_ERROR(s3::SettleConditionalWrite(
+                              conn_, Full(key), resp.Header("x-amz-version-id"), options, started)
+                              .WithContext("PUT " + uri() + "/" + key));
     return ObjectInfo{key, body.size(), s3::Unquote(resp.Header("etag")),
                       s3::ParseHttpTime(resp.Header("date"))};
   }

@@ -6,19 +6,23 @@
 // ETag an if-match write expects), and then settled by looking at the key's versions
 // (ListObjectVersions, newest first). The versions newer than the key's latest delete marker are
 // its live generation; its value is found by walking that generation from the oldest version:
-//  - the oldest version counts (the key's creation: any if-absent write after it lost);
+//  - the oldest version counts (the key's creation), unless it is an if-match write with a
+//    delete marker before it or nothing else in the whole history (it replaced nothing);
 //  - a later if-match version counts if it replaces the ETag of the version counting so far;
-//  - a later plain (unconditional) version counts;
-//  - anything else lost.
+//  - a later plain (unconditional) version counts; anything else lost.
 // A writer whose version does not count removes it and reports kPreconditionFailed, as a bucket
-// that honours the headers would have. A writer that dies before removing a losing version
-// leaves it behind, harmless: readers of marked keys walk the generation too (VersionToRead), and
-// the next winning if-match write removes the versions older than the one it replaced.
-// Deleting a key adds a delete marker, then removes every version older than it, so space is
-// freed (and not by a lifecycle rule only).
+// that honours the headers would have. One that dies first leaves a version that readers of
+// marked keys skip (VersionToRead walks the generation too). A winning if-match write prunes the
+// versions older than the one it replaced, but only when every one of them is older than
+// kPruneGraceMs (so no writer can still be settling against them), losers first, then the
+// counting ones oldest first: a reader meanwhile always finds a counting version at the head.
+// Deleting a key adds a delete marker, then removes every version older than it; the marker
+// stays (it holds no data), so an if-match write that comes late finds the key deleted.
 #include <algorithm>
 #include <map>
 #include <mutex>
+
+#include "cairn/core/clock.h"
 
 #include "s3_internal.h"
 
@@ -26,8 +30,11 @@ namespace cairn::s3 {
 
 namespace {
 
+constexpr int64_t kPruneGraceMs = 120'000;   // versions younger than this are never pruned
+constexpr int64_t kSettleBudgetMs = 60'000;  // a settle slower than this has an unknown outcome
+
 std::mutex g_mu;
-std::map<std::string, bool> g_versioned;  // "<endpoint> <bucket>" -> versioning on (or suspended)
+std::map<std::string, bool> g_versioned;  // "<endpoint> <bucket>" -> versions kept (or unknown)
 
 // The <Version>/<DeleteMarker> elements of a ListObjectVersions page, in the page's order.
 std::vector<KeyVersion> ParseVersions(const std::string& xml, const std::string& key,
@@ -46,7 +53,8 @@ std::vector<KeyVersion> ParseVersions(const std::string& xml, const std::string&
     const std::string item = xml.substr(start, end - start);
     pos = end + close.size();
     if (XmlFirst(item, "Key") != key) continue;
-    out.push_back(KeyVersion{XmlFirst(item, "VersionId"), Unquote(XmlFirst(item, "ETag")), marker});
+    out.push_back(KeyVersion{XmlFirst(item, "VersionId"), Unquote(XmlFirst(item, "ETag")), marker,
+                             ParseHttpTime(XmlFirst(item, "LastModified"))});
   }
   *truncated = XmlFirst(xml, "IsTruncated") == "true";
   *next_key = XmlFirst(xml, "NextKeyMarker");
@@ -78,22 +86,31 @@ std::vector<KeyVersion> Generation(const std::vector<KeyVersion>& newest_first) 
   return gen;
 }
 
-// The versions of the generation that count, oldest first (the last is the key's value).
+// The versions of the live generation that count, oldest first (the last is the key's value).
+// kNotFound when a version vanished while it was looked at (look again).
 Result<std::vector<std::string>> Accepted(Connection& conn, const std::string& key,
-                                          const std::vector<KeyVersion>& gen) {
+                                          const std::vector<KeyVersion>& newest_first) {
+  const std::vector<KeyVersion> gen = Generation(newest_first);
+  const bool after_marker = gen.size() < newest_first.size();
   std::vector<std::string> accepted;
-  std::string etag;  // of the version counting so far
+  std::string etag;  // of the version counting so far ("" while none does)
+  bool counting = false;
   for (size_t i = 0; i < gen.size(); ++i) {
-    if (i == 0) {
-      accepted.push_back(gen[0].id);
-      etag = gen[0].etag;
-      continue;
+    std::pair<std::string, std::string> kind;
+    // The head's kind matters only when it might be an if-match that replaced nothing.
+    if (i > 0 || after_marker || newest_first.size() == 1) {
+      CAIRN_ASSIGN_OR_RETURN(kind, WriteKind(conn, key, gen[i].id));
     }
-    CAIRN_ASSIGN_OR_RETURN(auto kind, WriteKind(conn, key, gen[i].id));
-    const bool counts = kind.first.empty() || (kind.first == "if-match" && kind.second == etag);
+    bool counts;
+    if (!counting) {
+      counts = kind.first != "if-match" || (i == 0 && !after_marker && newest_first.size() > 1);
+    } else {
+      counts = kind.first.empty() || (kind.first == "if-match" && kind.second == etag);
+    }
     if (counts) {
       accepted.push_back(gen[i].id);
       etag = gen[i].etag;
+      counting = true;
     }
   }
   return accepted;
@@ -107,20 +124,39 @@ Status DeleteVersion(Connection& conn, const std::string& key, const std::string
   return ErrorFromResponse(resp, "DELETE " + key + "?versionId=" + id);
 }
 
-// Removes the versions listed after `id` (older than it), oldest first: a reader meanwhile never
-// sees an older generation come back, since its delete marker goes last.
-Status DeleteOlderThan(Connection& conn, const std::string& key,
-                       const std::vector<KeyVersion>& newest_first, const std::string& id) {
-  auto it = std::find_if(newest_first.begin(), newest_first.end(),
-                         [&](const KeyVersion& v) { return v.id == id; });
-  if (it == newest_first.end()) return Status::OK();
-  for (auto old = newest_first.rbegin(); old.base() != it + 1; ++old) {
-    CAIRN_RETURN_IF_ERROR(DeleteVersion(conn, key, old->id));
+// After `mine` won by replacing `replaced`: removes the generation's versions older than
+// `replaced` if every one of them is older than the grace period (losers first, then counting
+// ones oldest first). Best effort: it stops at the first failure.
+void Prune(Connection& conn, const std::string& key, const std::vector<KeyVersion>& newest_first,
+           const std::vector<std::string>& accepted, const std::string& replaced) {
+  const std::vector<KeyVersion> gen = Generation(newest_first);
+  std::vector<KeyVersion> older;
+  for (const auto& v : gen) {
+    if (v.id == replaced) break;
+    older.push_back(v);
   }
-  return Status::OK();
+  if (older.empty() || older.size() == gen.size()) return;
+  const int64_t now = NowMs();
+  for (const auto& v : older)
+    if (v.modified_ms <= 0 || now - v.modified_ms < kPruneGraceMs) return;
+  auto counts = [&](const KeyVersion& v) {
+    return std::find(accepted.begin(), accepted.end(), v.id) != accepted.end();
+  };
+  for (const auto& v : older)
+    if (!counts(v) && !DeleteVersion(conn, key, v.id).ok()) return;
+  for (const auto& v : older)
+    if (counts(v) && !DeleteVersion(conn, key, v.id).ok()) return;
 }
 
 }  // namespace
+
+Result<std::string> VersioningStatus(Connection& conn) {
+  Connection::Call call{"GET", ""};
+  call.query = {{"versioning", ""}};
+  CAIRN_ASSIGN_OR_RETURN(auto resp, conn.Send(call));
+  if (resp.status != 200) return ErrorFromResponse(resp, "GET ?versioning of " + conn.bucket());
+  return XmlFirst(resp.body, "Status");
+}
 
 bool BucketVersioned(Connection& conn) {
   const std::string id = conn.endpoint() + " " + conn.bucket();
@@ -128,12 +164,10 @@ bool BucketVersioned(Connection& conn) {
     std::lock_guard<std::mutex> lock(g_mu);
     if (auto it = g_versioned.find(id); it != g_versioned.end()) return it->second;
   }
-  Connection::Call call{"GET", ""};
-  call.query = {{"versioning", ""}};
-  auto resp = conn.Send(call);
-  if (!resp.ok() || resp->status != 200) return true;  // unknown: readers check (only slower)
-  const std::string status = XmlFirst(resp->body, "Status");
-  const bool versioned = status == "Enabled" || status == "Suspended";
+  auto status = VersioningStatus(conn);
+  if (!status.ok() && status.status().code() == Status::Code::kTransient) return true;  // ask again
+  // Unknown (not allowed to ask): readers check, which is only slower.
+  const bool versioned = !status.ok() || *status == "Enabled" || *status == "Suspended";
   std::lock_guard<std::mutex> lock(g_mu);
   g_versioned[id] = versioned;
   return versioned;
@@ -154,7 +188,9 @@ Result<std::vector<KeyVersion>> ListKeyVersions(Connection& conn, const std::str
     bool truncated = false;
     auto page = ParseVersions(resp.body, key, &truncated, &key_marker, &version_marker);
     out.insert(out.end(), page.begin(), page.end());
-    if (!truncated || key_marker.empty() || key_marker > key) break;
+    if (!truncated || key_marker > key) break;
+    if (key_marker.empty())  // a partial history could make a later version look oldest
+      return Status::IOError("list versions of " + key + ": truncated page without a marker");
   }
   return out;
 }
@@ -164,54 +200,55 @@ Result<std::string> VersionToRead(Connection& conn, const std::string& key) {
     CAIRN_ASSIGN_OR_RETURN(auto head, conn.Send({"HEAD", key}));
     if (head.status == 404) return Status::NotFound("no object '" + key + "'");
     if (head.status != 200) return ErrorFromResponse(head, "HEAD " + key);
-    if (head.Header("x-amz-meta-cairn-write").empty()) return std::string();  // plain: current
+    if (head.Header("x-amz-meta-cairn-write").empty()) {
+      // Plain: this very version (pinned, so a write landing meanwhile cannot slip in).
+      const std::string id = head.Header("x-amz-version-id");
+      return id == "null" ? std::string() : id;
+    }
     CAIRN_ASSIGN_OR_RETURN(auto versions, ListKeyVersions(conn, key));
-    auto accepted = Accepted(conn, key, Generation(versions));
+    auto accepted = Accepted(conn, key, versions);
     if (accepted.ok()) {
       if (accepted->empty()) return Status::NotFound("no object '" + key + "'");
       return accepted->back();
     }
     // A version vanished while it was looked at (a writer cleaning up): look again.
-    if (accepted.status().code() != Status::Code::kNotFound || attempt >= 5)
-      return accepted.status();
+    if (accepted.status().code() != Status::Code::kNotFound) return accepted.status();
+    if (attempt >= 5) return Status::Transient("the versions of " + key + " kept changing");
   }
 }
 
 Status SettleConditionalWrite(Connection& conn, const std::string& key, const std::string& mine,
-                              const PutOptions& options) {
+                              const PutOptions& options, int64_t started_ms) {
   if (mine.empty() || mine == "null")
     return Status::Internal("PUT " + key + " made no object version on a versioned bucket");
-  CAIRN_ASSIGN_OR_RETURN(auto versions, ListKeyVersions(conn, key));
-  const auto gen = Generation(versions);
-  bool won = false;
-  if (options.condition == PutOptions::Condition::kIfAbsent) {
-    won = !gen.empty() && gen.front().id == mine;
-  } else {
-    // If-Match: the key must have existed (mine is not the generation's first), and mine must
-    // replace the value counting just before it.
-    auto at =
-        std::find_if(gen.begin(), gen.end(), [&](const KeyVersion& v) { return v.id == mine; });
-    if (at != gen.end() && at != gen.begin()) {
-      std::vector<KeyVersion> upto(gen.begin(), at + 1);
-      auto accepted = Accepted(conn, key, upto);
-      if (!accepted.ok()) {
-        (void)DeleteVersion(conn, key, mine);
-        return accepted.status().code() == Status::Code::kNotFound
-                   ? Status::Transient("object '" + key + "' changed while a write was settled")
-                   : accepted.status();
-      }
-      won = accepted->back() == mine;
-      // The version replaced and mine are all that is needed now: drop the older ones.
-      if (won && accepted->size() >= 2)
-        (void)DeleteOlderThan(conn, key, versions, (*accepted)[accepted->size() - 2]);
+  const auto lost = [&] {
+    return options.condition == PutOptions::Condition::kIfAbsent
+               ? Status::PreconditionFailed("object '" + key + "' already exists")
+               : Status::PreconditionFailed("object '" + key + "' does not have etag " +
+                                            options.if_match);
+  };
+  for (int attempt = 0;; ++attempt) {
+    CAIRN_ASSIGN_OR_RETURN(auto versions, ListKeyVersions(conn, key));
+    if (std::none_of(versions.begin(), versions.end(),
+                     [&](const KeyVersion& v) { return v.id == mine; }))
+      return lost();  // removed: pruned as a loser, or the key deleted since
+    auto accepted = Accepted(conn, key, versions);
+    if (!accepted.ok() && accepted.status().code() == Status::Code::kNotFound && attempt < 5)
+      continue;  // a loser removed its version meanwhile: look again
+    // Any other failure leaves the outcome unknown (as a lost reply would): the version stays.
+    if (!accepted.ok()) return accepted.status().WithContext("settle the write of " + key);
+    if (NowMs() - started_ms > kSettleBudgetMs)
+      return Status::Transient("settling the write of " + key + " took over " +
+                               std::to_string(kSettleBudgetMs / 1000) + " s; outcome unknown");
+    auto at = std::find(accepted->begin(), accepted->end(), mine);
+    if (at != accepted->end()) {
+      if (options.condition == PutOptions::Condition::kIfMatch && at != accepted->begin())
+        Prune(conn, key, versions, *accepted, *(at - 1));
+      return Status::OK();
     }
+    CAIRN_RETURN_IF_ERROR(DeleteVersion(conn, key, mine));
+    return lost();
   }
-  if (won) return Status::OK();
-  CAIRN_RETURN_IF_ERROR(DeleteVersion(conn, key, mine));
-  return options.condition == PutOptions::Condition::kIfAbsent
-             ? Status::PreconditionFailed("object '" + key + "' already exists")
-             : Status::PreconditionFailed("object '" + key + "' does not have etag " +
-                                          options.if_match);
 }
 
 Status DeleteAllVersions(Connection& conn, const std::string& key) {
@@ -219,10 +256,15 @@ Status DeleteAllVersions(Connection& conn, const std::string& key) {
   if (marker.status != 204 && marker.status != 200 && marker.status != 404)
     return ErrorFromResponse(marker, "DELETE " + key);
   const std::string id = marker.Header("x-amz-version-id");
-  if (id.empty() || id == "null") return Status::OK();  // versioning suspended: nothing kept
+  if (id.empty() || id == "null") return Status::OK();  // versioning suspended
   CAIRN_ASSIGN_OR_RETURN(auto versions, ListKeyVersions(conn, key));
-  CAIRN_RETURN_IF_ERROR(DeleteOlderThan(conn, key, versions, id));
-  return DeleteVersion(conn, key, id);
+  auto it = std::find_if(versions.begin(), versions.end(),
+                         [&](const KeyVersion& v) { return v.id == id; });
+  if (it == versions.end()) return Status::OK();
+  for (auto old = versions.rbegin(); old.base() != it + 1; ++old) {  // oldest first
+    CAIRN_RETURN_IF_ERROR(DeleteVersion(conn, key, old->id));
+  }
+  return Status::OK();
 }
 
 }  // namespace cairn::s3

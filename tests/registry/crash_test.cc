@@ -12,6 +12,7 @@
 #include "cairn/registry/layout.h"
 #include "cairn/registry/registry.h"
 #include "cairn/storage/fault_store.h"
+#include "cairn/storage/forwarding_store.h"
 #include "registry/locks.h"
 #include "test_util.h"
 
@@ -164,6 +165,53 @@ TEST(Crash, StaleLocksAreRecognisedAndBrokenSafely) {
   clock.Advance(registry::StoreLock::kStaleAfterMs + 1000);  // its heartbeat (30 s) not yet due
   ASSERT_EQ(r.BreakStaleLocks()->size(), 1u);
   EXPECT_EQ((*held)->StillHeld().code(), Status::Code::kPreconditionFailed);
+}
+
+// A holder that beats right after gc read its stale-looking lock: the break must not delete the
+// renewed lock (it is made conditional on the lock gc judged).
+class RenewsAfterRead : public ForwardingStore {
+ public:
+  RenewsAfterRead(std::unique_ptr<ObjectStore> inner, std::string key, std::string fresh)
+      : ForwardingStore(std::move(inner)), key_(std::move(key)), fresh_(std::move(fresh)) {}
+  Status Get(const std::string& key, const ByteSink& sink, ByteRange range) override {
+    Status st = ForwardingStore::Get(key, sink, range);
+    if (key == key_ && !renewed_) {
+      renewed_ = true;
+      EXPECT_OK(PutString(inner(), key_, fresh_).status());
+    }
+    return st;
+  }
+
+ private:
+  std::string key_, fresh_;
+  bool renewed_ = false;
+};
+
+TEST(Crash, ALockRenewedWhileJudgedStaleIsNotBroken) {
+  testing::TempDir dir;
+  auto store = OpenStore(dir.File("store"));
+  ASSERT_OK(store.status());
+  const int64_t now = NowMs();
+  const std::string key = layout::LockKey("shared", "paused");
+  auto body = [&](int64_t beat) {
+    return nlohmann::json{{"expires_ms", now + 3'600'000},
+                          {"host", "elsewhere"},
+                          {"boot_id", "x"},
+                          {"pid", 1},
+                          {"heartbeat_ms", beat}}
+        .dump();
+  };
+  ASSERT_OK(PutString(**store, key, body(now - 600'000)).status());  // silent for 10 minutes
+  RenewsAfterRead renewing(std::move(*store), key, body(now));
+  auto broken = registry::StoreLock::BreakStale(renewing, Clock::System());
+  ASSERT_OK(broken.status());
+  EXPECT_TRUE(broken->empty());
+  EXPECT_EQ(*GetString(renewing, key), body(now));  // the renewed lock stands
+  // Judged again, it is live; once it goes silent for good it is broken.
+  EXPECT_TRUE(registry::StoreLock::BreakStale(renewing, Clock::System())->empty());
+  ASSERT_OK(PutString(renewing, key, body(now - 600'000)).status());
+  EXPECT_EQ(registry::StoreLock::BreakStale(renewing, Clock::System())->size(), 1u);
+  EXPECT_EQ(renewing.Head(key).status().code(), Status::Code::kNotFound);
 }
 
 }  // namespace

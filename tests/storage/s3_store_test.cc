@@ -304,7 +304,13 @@ TEST_F(S3StoreTest, ConditionalWritesHoldOnAVersionedBucket) {
   EXPECT_EQ(PutString(store, "none", "x", PutOptions::IfMatch("abc")).status().code(),
             Status::Code::kPreconditionFailed);
   EXPECT_EQ(store.Head("none").status().code(), Status::Code::kNotFound);
+  auto last = store.Head("counter");
+  ASSERT_OK(last.status());
   ASSERT_OK(store.Delete("counter"));
+  EXPECT_EQ(store.Head("counter").status().code(), Status::Code::kNotFound);
+  // A replace that comes after the delete (a late lease renewal, say) finds the key gone.
+  EXPECT_EQ(PutString(store, "counter", "late", PutOptions::IfMatch(last->etag)).status().code(),
+            Status::Code::kPreconditionFailed);
   EXPECT_EQ(store.Head("counter").status().code(), Status::Code::kNotFound);
   ASSERT_OK(PutString(store, "counter", "again", PutOptions::IfAbsent()).status());
   EXPECT_EQ(*GetString(store, "counter"), "again");
