@@ -73,6 +73,7 @@ rows = [
     (f"  floor: write + fsync the new bytes ({c['new_bytes'] / 2**20:.0f} MiB)", c["write"]),
     ("  floor: sum", publish_floor),
     ("cairn verified load of v2 (ReadFile + ReadPyTorch)", c["load"]),
+    ("  of which ReadFile (fetch + verify every chunk)", c["read_only"]),
     ("  floor: SHA-256 of the same bytes in memory", c["hash_floor"]),
     ("torch.load of v2 (page cache warm; median)", torch_load),
     ("torch.load of v2 (page cache warm; best)", torch_load_min),
