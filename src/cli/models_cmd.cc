@@ -289,6 +289,7 @@ int Gc(const Args& args) {
     Print({{"referenced", report->referenced},
            {"deleted", report->deleted},
            {"deleted_bytes", report->deleted_bytes},
+           {"space_kept_as_versions", report->space_kept_as_versions},
            {"dry_run", args.dry_run}});
   } else {
     std::printf("%s %llu unreferenced chunks (%llu bytes); %llu chunks in use\n",
@@ -297,6 +298,10 @@ int Gc(const Args& args) {
                 static_cast<unsigned long long>(report->deleted_bytes),
                 static_cast<unsigned long long>(report->referenced));
   }
+  if (report->space_kept_as_versions && report->deleted > 0)
+    std::fprintf(stderr,
+                 "cairn: this bucket keeps deleted objects as noncurrent versions: the space comes "
+                 "back only through its lifecycle rule (NoncurrentVersionExpiration)\n");
   return kExitOk;
 }
 

@@ -39,6 +39,7 @@ Result<GcReport> Registry::CollectGarbage(bool dry_run) {
     }
   }
   report.deleted = garbage.size();
+  report.space_kept_as_versions = store_->DeleteKeepsVersions();
   if (!dry_run) {
     CAIRN_RETURN_IF_ERROR(ParallelFor(
         garbage.size(), [&](size_t i) { return store_->Delete(garbage[i].key); }, 8));

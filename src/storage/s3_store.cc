@@ -41,6 +41,11 @@ class S3Store final : public ObjectStore {
   Result<ObjectInfo> Download(const std::string& key, const std::string& path,
                               const DownloadOptions& options) override;
 
+  bool DeleteKeepsVersions() override {
+    return s3::KnownWriteMode(conn_) != s3::WriteMode::kOldestVersionWins &&
+           s3::BucketVersioned(conn_);
+  }
+
   Status Delete(const std::string& key) override {
     CAIRN_RETURN_IF_ERROR(ValidateKey(key));
     // Where writes are settled by versions, a plain DELETE would only hide the object behind a

@@ -12,6 +12,7 @@
 
 #include "cairn/core/file.h"
 #include "cairn/storage/fault_store.h"
+#include "cairn/storage/forwarding_store.h"
 #include "registry/chunker.h"
 #include "registry/locks.h"
 #include "test_util.h"
@@ -320,6 +321,18 @@ TEST_F(RegistryTest, GcDeletesWhatFailedPublishesLeft) {
   EXPECT_EQ(gc->deleted, dry->deleted);
   EXPECT_EQ(gc->referenced, dry->referenced);
   EXPECT_EQ(registry_->CollectGarbage()->deleted, 0u);
+  EXPECT_FALSE(gc->space_kept_as_versions);  // a local store frees what it deletes
+  // A store that keeps deleted objects as versions (a versioned bucket) says so in the report.
+  struct KeepsVersions : ForwardingStore {
+    using ForwardingStore::ForwardingStore;
+    bool DeleteKeepsVersions() override { return true; }
+  };
+  auto again = OpenStore(dir_.File("store"));
+  ASSERT_OK(again.status());
+  Registry versioned(std::make_unique<KeepsVersions>(std::move(again).value()));
+  auto kept = versioned.CollectGarbage(/*dry_run=*/true);
+  ASSERT_OK(kept.status());
+  EXPECT_TRUE(kept->space_kept_as_versions);
   auto report = registry_->Verify();
   ASSERT_OK(report.status());
   EXPECT_TRUE(report->problems.empty());

@@ -70,6 +70,9 @@ struct VerifyReport {
 struct GcReport {
   uint64_t referenced = 0;                  // chunks some version uses (kept)
   uint64_t deleted = 0, deleted_bytes = 0;  // unreferenced chunks removed (or, dry run, found)
+  // The store keeps deleted objects as noncurrent versions (ObjectStore::DeleteKeepsVersions):
+  // deleted_bytes come back only through the bucket's lifecycle rule.
+  bool space_kept_as_versions = false;
 };
 
 struct FileDiff {

@@ -30,6 +30,7 @@ class ForwardingStore : public ObjectStore {
   }
   Status Delete(const std::string& key) override { return inner_->Delete(key); }
   Status Sync() override { return inner_->Sync(); }
+  bool DeleteKeepsVersions() override { return inner_->DeleteKeepsVersions(); }
   Status GetInto(const std::string& key, uint8_t* dest, uint64_t size, Sha256* hash) override {
     return inner_->GetInto(key, dest, size, hash);
   }

@@ -162,6 +162,11 @@ class ObjectStore {
   virtual Status GetVersion(const std::string& key, const std::string& version_id,
                             const ByteSink& sink);
 
+  // Whether a Delete leaves the object's bytes behind as noncurrent object versions (an S3
+  // bucket with versioning that honours conditional headers, so cairn deletes as usual): the
+  // space then comes back only through the bucket's lifecycle rule. False by default.
+  virtual bool DeleteKeepsVersions() { return false; }
+
   // Copies the object into a local file: written under a temporary name, then renamed, so `path`
   // never holds a partial file. Returns the object's info. Stores may fetch parts in parallel
   // (S3 does); the default streams Get into the file.
