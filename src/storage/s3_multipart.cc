@@ -161,6 +161,22 @@ class Upload {
   std::vector<std::thread> workers_;
 };
 
+// Waits for the parts, then completes the upload (its ETag and `size`), or aborts it.
+Result<std::pair<std::string, uint64_t>> Conclude(Upload& up, const PutOptions& options,
+                                                  uint64_t size) {
+  Status st = up.Finish();
+  if (!st.ok()) {
+    up.Abort();
+    return st;
+  }
+  auto etag = up.Complete(options);
+  if (!etag.ok()) {
+    up.Abort();
+    return etag.status();
+  }
+  return std::make_pair(*etag, size);
+}
+
 }  // namespace
 
 Result<std::pair<std::string, uint64_t>> MultipartPut(Connection& conn, const std::string& key,
@@ -199,17 +215,7 @@ Result<std::pair<std::string, uint64_t>> MultipartPut(Connection& conn, const st
     }
   }
   if (!read_error.ok()) up.Fail(read_error);
-  Status st = up.Finish();
-  if (!st.ok()) {
-    up.Abort();
-    return st;
-  }
-  auto etag = up.Complete(options);
-  if (!etag.ok()) {
-    up.Abort();
-    return etag.status();
-  }
-  return std::make_pair(*etag, total);
+  return Conclude(up, options, total);
 }
 
 Result<std::pair<std::string, uint64_t>> MultipartPutAt(Connection& conn, const std::string& key,
@@ -225,17 +231,7 @@ Result<std::pair<std::string, uint64_t>> MultipartPutAt(Connection& conn, const 
   for (uint64_t off = 0; off < size; off += part) {
     if (!up.Push(Part{++number, "", off, std::min(part, size - off)})) break;
   }
-  Status st = up.Finish();
-  if (!st.ok()) {
-    up.Abort();
-    return st;
-  }
-  auto etag = up.Complete(options);
-  if (!etag.ok()) {
-    up.Abort();
-    return etag.status();
-  }
-  return std::make_pair(*etag, size);
+  return Conclude(up, options, size);
 }
 
 }  // namespace cairn::s3
