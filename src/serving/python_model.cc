@@ -93,18 +93,25 @@ class Worker {
       int r = ::poll(&p, 1, timeout_ms);
       if (r < 0 && errno == EINTR) continue;
       if (r == 0) return Status::Transient("the worker did not answer in time");
-      if (in_.size() < n - done) in_.resize(n - done);  // a big body: read it in one go
-      in_pos_ = in_end_ = 0;
-      ssize_t got = ::read(proc_->stdout_fd(), in_.data(), in_.size());
+      // What is left of a big body goes straight to `buf`; small pieces through the buffer.
+      const bool direct = n - done >= in_.size();
+      ssize_t got = direct ? ::read(proc_->stdout_fd(), buf + done, n - done)
+                           : ::read(proc_->stdout_fd(), in_.data(), in_.size());
       if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (got <= 0) return Status::IOError("the worker died");
-      in_end_ = static_cast<size_t>(got);
+      if (direct) {
+        done += static_cast<size_t>(got);
+      } else {
+        in_pos_ = 0;
+        in_end_ = static_cast<size_t>(got);
+      }
     }
     return Status::OK();
   }
   std::unique_ptr<Subprocess> proc_;
-  std::vector<char> in_ = std::vector<char>(64 << 10);  // read from the worker: [in_pos_, in_end_)
-  size_t in_pos_ = 0, in_end_ = 0;                      // not yet taken
+  static constexpr size_t kReadSize = 64 << 10;
+  std::vector<char> in_ = std::vector<char>(kReadSize);  // read from the worker: [in_pos_, in_end_)
+  size_t in_pos_ = 0, in_end_ = 0;                       // not yet taken
 };
 
 // Requests wait in one FIFO queue (first come, first served: no request is passed over while
