@@ -62,18 +62,6 @@ std::shared_ptr<const MappedFile> MappedFile::FromMemory(const uint8_t* data, si
   return m;
 }
 
-Result<std::shared_ptr<uint8_t>> AllocateLarge(size_t size) {
-  const size_t len = size ? size : 1;
-  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    return Status::FromErrno("allocate " + std::to_string(size) + " bytes", errno);
-  // No MADV_HUGEPAGE: the system's THP policy decides. On VMs that hand free memory back to the
-  // host (free page reporting), every fresh 2 MiB page is a slow host fault: the registry
-  // benchmark's verified load of 1.25 GiB took 1.6-2.1 s with the hint and 0.8-1.3 s without.
-  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p),
-                                  [len](uint8_t* q) { ::munmap(q, len); });
-}
-
 MappedFile::~MappedFile() {
   if (mapped_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }

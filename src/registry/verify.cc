@@ -40,14 +40,15 @@ Result<VerifyReport> Registry::Verify(const std::string& group) {
     const auto& [sha, info] = list[i];
     std::string problem;
     std::unique_ptr<uint8_t[]> buf(new uint8_t[info.first ? info.first : 1]);  // a chunk: <= 4 MiB
-    Status st = store_->GetInto(ChunkKey(sha), buf.get(), info.first);
+    Sha256 hash;  // fed as the bytes land, as restores do
+    Status st = store_->GetInto(ChunkKey(sha), buf.get(), info.first, &hash);
     if (st.code() == Status::Code::kNotFound) {
       problem = "missing";
     } else if (st.code() == Status::Code::kCorrupt) {
       problem = "corrupt: " + st.message();
     } else if (!st.ok()) {
       return st;  // the store itself failed: not a finding about the data
-    } else if (Sha256Hex(buf.get(), info.first) != sha) {
+    } else if (ToHex(hash.Finish()) != sha) {
       problem = "corrupt (its bytes do not match its SHA-256)";
     }
     std::lock_guard<std::mutex> lock(mu);

@@ -44,7 +44,7 @@ class MappedFile {
   static Result<std::shared_ptr<const MappedFile>> Open(const std::string& path);
   // Bytes already in memory, presented the same way (for tests, fuzzers and downloads).
   static std::shared_ptr<const MappedFile> FromString(std::string bytes, std::string name);
-  // Presents `size` bytes at `data`, kept alive by `owner` (e.g. from AllocateLarge).
+  // Presents `size` bytes at `data`, kept alive by `owner` (e.g. from BufferPool).
   static std::shared_ptr<const MappedFile> FromMemory(const uint8_t* data, size_t size,
                                                       std::shared_ptr<const void> owner,
                                                       std::string name);
@@ -94,10 +94,6 @@ class AtomicFileWriter {
   uint64_t pos_ = 0;
   bool committed_ = false;
 };
-
-// A large, zero-filled, writable buffer from mmap (pages appear on first touch; huge pages as the
-// system THP policy says). Freed when the last reference goes.
-Result<std::shared_ptr<uint8_t>> AllocateLarge(size_t size);
 
 Result<std::string> ReadFileToString(const std::string& path);
 // Writes `contents` to `path` atomically (temporary file, fsync, rename).
