@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 #include <set>
 #include <thread>
@@ -82,6 +83,10 @@ Result<std::vector<VariantSpec>> ParseVariants(const Json& variants) {
 Instance::~Instance() {
   if (process) process->Terminate(kDrainSeconds);  // cairn-serve finishes its requests first
   log.reset();  // its last lines reach the store; before `process` goes (the pump reads it)
+  if (!code_dir.empty()) {
+    std::error_code ec;  // best effort: a folder left behind costs disk space, nothing else
+    std::filesystem::remove_all(code_dir, ec);
+  }
 }
 
 std::shared_ptr<Instance> Variant::Next() const {
@@ -172,6 +177,7 @@ Result<std::shared_ptr<Instance>> LaunchInstance(Context& c, const VariantSpec& 
     const std::string submit = env.value("SAGEMAKER_SUBMIT_DIRECTORY", "");
     if (!submit.empty() && submit.rfind("/opt/ml/model", 0) != 0) {
       const std::string dir = c.options.work_root + "/serving-code/" + inst->id;
+      inst->code_dir = dir;  // removed with the instance, even if the fetch fails midway
       if (Status st = FetchSource(submit, dir); !st.ok())
         return Status::InvalidArgument("SAGEMAKER_SUBMIT_DIRECTORY: " + st.message());
       o.argv.push_back("--source-dir");

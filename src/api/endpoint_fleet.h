@@ -42,9 +42,11 @@ struct Instance {
   std::atomic<bool> dead{false};  // found dead: out of rotation, being replaced
   int64_t down_since_ms = 0;      // when its load balancer first saw it DOWN (0: up)
   std::string url() const { return "http://" + address + ":" + std::to_string(port); }
-  std::string id;   // "i-<hex>": its log stream is "<variant>/<id>"
-  std::string ref;  // the registry version it serves
-  // SIGTERM, then waits for its requests in flight (up to 90 s), then stores its last output.
+  std::string id;        // "i-<hex>": its log stream is "<variant>/<id>"
+  std::string ref;       // the registry version it serves
+  std::string code_dir;  // its copy of SAGEMAKER_SUBMIT_DIRECTORY ("" = none), its own
+  // SIGTERM, then waits for its requests in flight (up to 90 s), then stores its last output
+  // and removes its code folder.
   ~Instance();
 };
 

@@ -18,6 +18,8 @@ using Json = nlohmann::json;
 
 constexpr int64_t kMinuteMs = 60'000;
 constexpr int kFlushEverySeconds = 2;
+constexpr int64_t kPruneEveryMs = 3'600'000;
+constexpr const char* kVariantsDir = "_variants/";  // <endpoint>/_variants/<variant>
 constexpr const char* kMetrics[] = {"Invocations", "Invocation4XXErrors", "Invocation5XXErrors",
                                     "ModelLatency", "OverheadLatency"};
 
@@ -100,13 +102,53 @@ bool EndpointMetrics::IsMetric(const std::string& name) {
   return std::find(std::begin(kMetrics), std::end(kMetrics), name) != std::end(kMetrics);
 }
 
-EndpointMetrics::EndpointMetrics(ObjectStore& store, std::string server)
-    : store_(store), server_(std::move(server)) {
+EndpointMetrics::EndpointMetrics(ObjectStore& store, std::string server, int64_t retention_days)
+    : store_(store),
+      server_(std::move(server)),
+      retention_ms_(std::max<int64_t>(retention_days, 0) * 86'400'000) {
   writer_ = std::make_unique<Periodic>(std::chrono::seconds(kFlushEverySeconds), [this] {
     if (Status st = Flush(); !st.ok())
       std::fprintf(stderr, "cairn server: endpoint metrics not written: %s\n",
                    st.ToString().c_str());
+    const int64_t now = NowMs();
+    if (retention_ms_ > 0 && now >= next_prune_ms_) {
+      next_prune_ms_ = now + kPruneEveryMs;
+      if (auto pruned = Prune(now - retention_ms_); !pruned.ok())
+        std::fprintf(stderr, "cairn server: old endpoint metrics not deleted: %s\n",
+                     pruned.status().ToString().c_str());
+    }
   });
+}
+
+std::vector<std::string> EndpointMetrics::MinuteKeyPrefixes(int64_t lo_ms, int64_t hi_ms) {
+  lo_ms = std::max<int64_t>(lo_ms, 0);
+  if (hi_ms < lo_ms) return {};
+  const std::string lo = std::to_string(lo_ms), hi = std::to_string(hi_ms);
+  if (lo.size() != hi.size()) return {""};
+  // The finest power of ten g at which [lo, hi] spans at most 4 values of t / g: every t of as
+  // many digits with the same t / g starts with those digits.
+  int64_t g = 1;
+  for (size_t k = 0; k < lo.size(); ++k, g *= 10) {
+    const int64_t first = lo_ms / g, last = hi_ms / g;
+    if (last - first < 4) {
+      std::vector<std::string> out;
+      for (int64_t q = first; q <= last; ++q) out.push_back(std::to_string(q));
+      return out;
+    }
+  }
+  return {""};
+}
+
+Result<int64_t> EndpointMetrics::Prune(int64_t before_ms) {
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store_.List(layout::EndpointMetricsRoot()));
+  int64_t deleted = 0;
+  for (const auto& o : objects) {
+    const int64_t minute = MinuteOf(o.key);
+    if (minute < 0 || minute + kMinuteMs > before_ms) continue;
+    CAIRN_RETURN_IF_ERROR(store_.Delete(o.key));
+    ++deleted;
+  }
+  return deleted;
 }
 
 EndpointMetrics::~EndpointMetrics() {
@@ -163,7 +205,13 @@ Status EndpointMetrics::Flush() {
   for (const auto& [key, j] : writes) {
     const auto& [endpoint, variant, minute] = key;
     PutOptions o;
-    o.sync = false;  // metrics are best effort
+    o.sync = false;                            // metrics are best effort
+    if (!named_.count({endpoint, variant})) {  // readers of every variant find this one
+      Status st =
+          PutString(store_, layout::EndpointMetricsPrefix(endpoint) + kVariantsDir + variant, "", o)
+              .status();
+      if (st.ok()) named_.insert({endpoint, variant});
+    }
     o.content_type = "application/json";
     Status st = PutString(store_,
                           layout::EndpointMetricsPrefix(endpoint) + variant + "/" +
@@ -200,9 +248,26 @@ Result<std::map<int64_t, MetricStat>> EndpointMetrics::Query(const std::string& 
   (void)Flush();  // this server's latest samples are read like everyone's
   std::map<int64_t, MetricStat> out;
   if (!IsMetric(metric) || end_ms <= start_ms) return out;
-  std::string prefix = layout::EndpointMetricsPrefix(endpoint);
-  if (!variant.empty()) prefix += variant + "/";
-  CAIRN_ASSIGN_OR_RETURN(auto objects, store_.List(prefix));
+  const std::string prefix = layout::EndpointMetricsPrefix(endpoint);
+  std::vector<std::string> variants;
+  if (!variant.empty()) {
+    variants.push_back(variant);
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(auto named, store_.List(prefix + kVariantsDir));
+    for (const auto& o : named) variants.push_back(o.key.substr(o.key.rfind('/') + 1));
+  }
+  // The keys of the minutes asked for; a store written before variants were named: every key.
+  std::vector<ObjectInfo> objects;
+  if (variants.empty()) {
+    CAIRN_ASSIGN_OR_RETURN(objects, store_.List(prefix));
+  } else {
+    const auto stamps = MinuteKeyPrefixes(Floor(start_ms, kMinuteMs), end_ms - 1);
+    for (const auto& v : variants)
+      for (const auto& stamp : stamps) {
+        CAIRN_ASSIGN_OR_RETURN(auto some, store_.List(prefix + v + "/" + stamp));
+        objects.insert(objects.end(), some.begin(), some.end());
+      }
+  }
   const int64_t period_ms = period_s * 1000;
   for (const auto& o : objects) {
     const int64_t minute = MinuteOf(o.key);

@@ -10,7 +10,12 @@
 // Samples are summed into 10-second buckets (count, sum, min, max: CloudWatch's five statistics
 // follow) and written to the store every few seconds, one object per endpoint, variant, minute
 // and server: api/metrics/AWS/SageMaker/<endpoint>/<variant>/<minute ms>-<server>.json. Reads
-// merge every server's objects, so any server answers for all of them.
+// merge every server's objects, so any server answers for all of them. A read lists only the
+// keys of the minutes it asks for (a few key prefixes, EndpointMetrics::MinuteKeyPrefixes), and
+// each server deletes every minute older than the retention (15 days by default: CloudWatch
+// keeps 1-minute data points that long) once an hour. Each variant that has metrics is named by
+// an empty object <endpoint>/_variants/<variant> (no variant name holds '_'), so that a read of
+// every variant lists a few keys of each.
 #pragma once
 
 #include <atomic>
@@ -19,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -54,8 +60,11 @@ class EndpointMetrics {
   static constexpr int64_t kBucketMs = 10'000;
   static constexpr int64_t kMaxPeriodSeconds = 366 * 86400;  // a longer period is refused
   static constexpr const char* kNamespace = "AWS/SageMaker";
-  // `server` names this writer's objects (unique per server process).
-  EndpointMetrics(ObjectStore& store, std::string server);
+  static constexpr int64_t kDefaultRetentionDays = 15;
+  // `server` names this writer's objects (unique per server process). Minutes older than
+  // `retention_days` are deleted (0: kept for ever).
+  EndpointMetrics(ObjectStore& store, std::string server,
+                  int64_t retention_days = kDefaultRetentionDays);
   // Writes what is left and stops the writer thread.
   ~EndpointMetrics();
 
@@ -77,6 +86,16 @@ class EndpointMetrics {
   // Counters since this server started, in Prometheus' text format (for cairn server's /metrics).
   std::string Prometheus();
 
+  // Deletes every minute (of every endpoint and server) that ended before `before_ms`; the
+  // number deleted. The writer thread calls it once an hour with now less the retention.
+  Result<int64_t> Prune(int64_t before_ms);
+
+  // Decimal key prefixes whose keys cover every minute stamp from `lo_ms` to `hi_ms` (13-digit
+  // milliseconds, both included): at most 4, each a run of leading digits, so that a listing of
+  // each reads the keys of about those minutes only (a few times more at worst). {""} (list
+  // everything) when the two differ in their number of digits; {} when hi_ms < lo_ms.
+  static std::vector<std::string> MinuteKeyPrefixes(int64_t lo_ms, int64_t hi_ms);
+
   static bool IsMetric(const std::string& name);
 
  private:
@@ -89,6 +108,9 @@ class EndpointMetrics {
   std::mutex mu_;
   std::map<Key, Minute> minutes_;  // recent minutes of this server
   std::map<Key, bool> dirty_;
+  std::set<std::pair<std::string, std::string>> named_;  // variants whose _variants/ key is written
+  const int64_t retention_ms_;
+  int64_t next_prune_ms_ = 0;  // the writer thread's
   struct Totals {
     int64_t invocations = 0, e4xx = 0, e5xx = 0;
     double model_us = 0, overhead_us = 0;

@@ -49,40 +49,82 @@ Result<TransformJobRecord> TransformJobRecord::FromJson(const Json& j) {
   return r;
 }
 
+Status BatchCutter::Line(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.empty()) return Status::OK();
+  if (line.size() + 1 > max_)
+    return Status::InvalidArgument("record " + std::to_string(records_ + 1) + " (" +
+                                   std::to_string(line.size()) +
+                                   " bytes) is larger than MaxPayloadInMB");
+  ++records_;
+  if (!batch_.empty() && (!multi_ || batch_.size() + line.size() + 1 > max_)) {
+    std::string full = std::move(batch_);
+    batch_.clear();
+    CAIRN_RETURN_IF_ERROR(emit_(std::move(full)));
+  }
+  batch_.append(line);
+  batch_.push_back('\n');
+  return Status::OK();
+}
+
+Status BatchCutter::Feed(std::string_view bytes) {
+  if (!split_line_) {
+    if (partial_.size() + bytes.size() > max_)
+      return Status::InvalidArgument("the object (over " + std::to_string(max_) +
+                                     " bytes) is larger than MaxPayloadInMB");
+    partial_.append(bytes);
+    return Status::OK();
+  }
+  for (size_t start = 0; start < bytes.size();) {
+    const size_t nl = bytes.find('\n', start);
+    if (nl == std::string_view::npos) {
+      partial_.append(bytes.substr(start));
+      // One byte over the payload is allowed for the '\r' a line may end with.
+      if (partial_.size() > max_)
+        return Status::InvalidArgument("record " + std::to_string(records_ + 1) + " (over " +
+                                       std::to_string(max_) +
+                                       " bytes) is larger than MaxPayloadInMB");
+      return Status::OK();
+    }
+    if (partial_.empty()) {
+      CAIRN_RETURN_IF_ERROR(Line(bytes.substr(start, nl - start)));
+    } else {
+      partial_.append(bytes.substr(start, nl - start));
+      CAIRN_RETURN_IF_ERROR(Line(partial_));
+      partial_.clear();
+    }
+    start = nl + 1;
+  }
+  return Status::OK();
+}
+
+Status BatchCutter::Finish() {
+  if (!split_line_) {
+    records_ = 1;
+    std::string whole = std::move(partial_);
+    partial_.clear();
+    return emit_(std::move(whole));
+  }
+  if (!partial_.empty()) CAIRN_RETURN_IF_ERROR(Line(partial_));
+  partial_.clear();
+  if (batch_.empty()) return Status::OK();
+  std::string last = std::move(batch_);
+  batch_.clear();
+  return emit_(std::move(last));
+}
+
 Result<std::vector<std::string>> TransformBatches(const std::string& object, bool split_line,
                                                   bool multi_record, size_t max_payload,
                                                   int64_t* records) {
   std::vector<std::string> out;
+  BatchCutter cut(split_line, multi_record, max_payload, [&](std::string body) {
+    out.push_back(std::move(body));
+    return Status::OK();
+  });
   *records = 0;
-  if (!split_line) {
-    if (object.size() > max_payload)
-      return Status::InvalidArgument("the object (" + std::to_string(object.size()) +
-                                     " bytes) is larger than MaxPayloadInMB");
-    *records = 1;
-    out.push_back(object);
-    return out;
-  }
-  std::string batch;
-  for (size_t start = 0; start < object.size();) {
-    size_t nl = object.find('\n', start);
-    if (nl == std::string::npos) nl = object.size();
-    std::string_view line(object.data() + start, nl - start);
-    start = nl + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
-    if (line.size() + 1 > max_payload)
-      return Status::InvalidArgument("record " + std::to_string(*records + 1) + " (" +
-                                     std::to_string(line.size()) +
-                                     " bytes) is larger than MaxPayloadInMB");
-    ++*records;
-    if (!batch.empty() && (!multi_record || batch.size() + line.size() + 1 > max_payload)) {
-      out.push_back(std::move(batch));
-      batch.clear();
-    }
-    batch.append(line);
-    batch.push_back('\n');
-  }
-  if (!batch.empty()) out.push_back(std::move(batch));
+  CAIRN_RETURN_IF_ERROR(cut.Feed(object));
+  CAIRN_RETURN_IF_ERROR(cut.Finish());
+  *records = cut.records();
   return out;
 }
 
@@ -129,7 +171,7 @@ Status ValidateTransformRequest(const Json& in) {
 TransformJobs::~TransformJobs() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [name, stop] : stops_) *stop = true;
+    for (auto& [name, job] : running_) job->stop = true;
   }
   jobs_.Close();
 }
@@ -140,16 +182,16 @@ Status TransformJobs::Start(const TransformJobRecord& record) {
   // transform job is not taken over: it fails with the server that runs it).
   if (c_.leases) (void)c_.leases->Acquire("transform-job", record.name);
   if (!jobs_.Enter()) return Status::Internal("cairn server is stopping");
-  auto stop = std::make_shared<std::atomic<bool>>(false);
+  auto job = std::make_shared<Running>();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stops_[record.name] = stop;
+    running_[record.name] = job;
   }
-  std::thread([this, name = record.name, stop] {
-    Run(name, stop);
+  std::thread([this, name = record.name, job] {
+    Run(name, *job);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stops_.erase(name);
+      running_.erase(name);
     }
     if (c_.leases) c_.leases->Release("transform-job", name);
     jobs_.Leave();
@@ -158,15 +200,26 @@ Status TransformJobs::Start(const TransformJobRecord& record) {
 }
 
 Status TransformJobs::Stop(const std::string& name) {
-  CAIRN_ASSIGN_OR_RETURN(TransformJobRecord r, records().Get(name));
-  if (r.status != "InProgress")
-    return Status::InvalidArgument("Transform job " + name + " is " + r.status +
+  std::shared_ptr<Running> job;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = running_.find(name); it != running_.end()) job = it->second;
+  }
+  auto not_in_progress = [&](const std::string& status) {
+    return Status::InvalidArgument("Transform job " + name + " is " + status +
                                    "; only an InProgress job can be stopped.");
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = stops_.find(name);
-  if (it == stops_.end())
+  };
+  if (!job) {  // ended, or run by another server
+    CAIRN_ASSIGN_OR_RETURN(TransformJobRecord r, records().Get(name));
+    if (r.status != "InProgress") return not_in_progress(r.status);
     return Status::InvalidArgument("Transform job " + name + " is not run by this server");
-  *it->second = true;
+  }
+  // Under the job's write lock its record is the last one written: read, judged and replaced
+  // with no write of the job's thread in between.
+  std::lock_guard<std::mutex> lock(job->write_mu);
+  CAIRN_ASSIGN_OR_RETURN(TransformJobRecord r, records().Get(name));
+  if (job->ended || r.status != "InProgress") return not_in_progress(r.status);
+  job->stop = true;
   r.status = "Stopping";
   return records().Put(r);
 }

@@ -13,10 +13,13 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "api.h"
 #include "cairn/core/thread_pool.h"
@@ -37,11 +40,33 @@ struct TransformJobRecord {
   static Result<TransformJobRecord> FromJson(const Json& j);
 };
 
-// An input object's request bodies: with `split_line`, its lines (a last line without its
-// newline included, empty lines dropped) as records, `multi_record` packing as many as fit in
-// `max_payload` bytes into one body (joined by newlines, each ending in one), else one record a
-// body; without, the whole object as one body. `*records` gets the number of records.
-// kInvalidArgument when a record (or the object) is larger than `max_payload`.
+// Cuts an input object, fed in pieces as it arrives, into request bodies: with `split_line`, its
+// lines (a last line without its newline included, empty lines and a line's final '\r' dropped)
+// as records, `multi_record` packing as many as fit in `max_payload` bytes into one body (joined
+// by newlines, each ending in one), else one record a body; without, the whole object as one
+// body. Each body goes to `emit` as soon as it is complete; an error `emit` returns stops the
+// cutting and is returned. Memory: a body and a line at most (about 2 x `max_payload` bytes).
+// kInvalidArgument when a record (or the object) is larger than `max_payload` bytes.
+class BatchCutter {
+ public:
+  using Emit = std::function<Status(std::string body)>;
+  BatchCutter(bool split_line, bool multi_record, size_t max_payload, Emit emit)
+      : split_line_(split_line), multi_(multi_record), max_(max_payload), emit_(std::move(emit)) {}
+  Status Feed(std::string_view bytes);
+  Status Finish();  // the last line and body
+  int64_t records() const { return records_; }
+
+ private:
+  Status Line(std::string_view line);
+  bool split_line_, multi_;
+  size_t max_;
+  Emit emit_;
+  std::string partial_;  // a line not yet ended (SplitType Line), or the object so far (None)
+  std::string batch_;
+  int64_t records_ = 0;
+};
+
+// The bodies of a whole object, as BatchCutter cuts them; `*records` gets the number of records.
 Result<std::vector<std::string>> TransformBatches(const std::string& object, bool split_line,
                                                   bool multi_record, size_t max_payload,
                                                   int64_t* records);
@@ -65,14 +90,21 @@ class TransformJobs {
   Status FailOrphans();
 
  private:
-  void Run(const std::string& name, const std::shared_ptr<std::atomic<bool>>& stop);
+  // A job this server runs. Its record is written only under `write_mu` (by the job's thread,
+  // and by Stop), so that a Stop never overwrites the record of a job that just ended.
+  struct Running {
+    std::atomic<bool> stop{false};
+    std::mutex write_mu;
+    bool ended = false;  // the final record is written (under write_mu)
+  };
+  void Run(const std::string& name, Running& job);
   RecordStore<TransformJobRecord> records() {
     return RecordStore<TransformJobRecord>(c_.registry.store());
   }
   Context& c_;
   Gate jobs_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<std::atomic<bool>>> stops_;  // running jobs
+  std::map<std::string, std::shared_ptr<Running>> running_;
 };
 
 }  // namespace cairn::api

@@ -1,10 +1,15 @@
 // A transform job's run (transform_jobs.h): instances, inputs, batches in flight, outputs.
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "cairn/core/clock.h"
+#include "cairn/core/file.h"
 #include "cairn/registry/layout.h"
 #include "endpoint_fleet.h"
 #include "transform_jobs.h"
@@ -70,46 +75,105 @@ Result<std::vector<Input>> ListInputs(const Json& source) {
   return out;
 }
 
-// Sends the batches to the instances, at most `concurrent` in flight; the answers in order.
-Result<std::vector<std::string>> Invoke(Context& c,
-                                        const std::vector<std::shared_ptr<Instance>>& instances,
-                                        const std::vector<std::string>& batches,
-                                        const net::Headers& headers, long timeout_s, int concurrent,
-                                        const std::atomic<bool>& stop) {
-  std::vector<std::string> answers(batches.size());
-  std::atomic<size_t> next{0};
+// What a job sends each body with.
+struct Requests {
+  std::vector<std::shared_ptr<Instance>> instances;  // round robin
+  net::Headers headers;
+  long timeout_s = 600;
+  int concurrent = 1;  // bodies in flight at most
+  bool assemble_line = false;
+};
+
+// One input object through the model, streamed: bodies are cut from the object as it arrives,
+// sent with at most `concurrent` in flight, and their answers appended in order to `out`. At
+// most 2 x `concurrent` bodies and answers are held at once, whatever the object's size; the
+// object's read waits while that many are. Returns the records sent; OK (and a partial `out`)
+// when stopped.
+Result<int64_t> TransformObject(Context& c, const Requests& q, ObjectStore& store,
+                                const std::string& key, bool split_line, bool multi,
+                                size_t max_payload, AtomicFileWriter& out,
+                                const std::atomic<bool>& stop) {
+  const size_t window = 2 * static_cast<size_t>(std::max(q.concurrent, 1));
   std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::pair<size_t, std::string>> queue;  // bodies not yet sent
+  std::map<size_t, std::string> answers;             // answered, not yet written
+  size_t sent = 0, in_flight = 0, next_write = 0;
+  bool cut_done = false;
   Status failed;
-  std::atomic<bool> bad{false};
+  auto fail = [&](Status st) {  // under mu
+    if (failed.ok()) failed = std::move(st);
+    cv.notify_all();
+  };
   auto work = [&] {
-    for (size_t i; !bad && !stop && (i = next++) < batches.size();) {
-      const auto& inst = instances[i % instances.size()];
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return !queue.empty() || cut_done || !failed.ok() || stop; });
+      if (!failed.ok() || stop || queue.empty()) return;
+      auto [i, body] = std::move(queue.front());
+      queue.pop_front();
+      ++in_flight;
+      lock.unlock();
+      const auto& inst = q.instances[i % q.instances.size()];
       auto r =
-          c.http.Send("POST", "http://127.0.0.1:" + std::to_string(inst->port) + "/invocations",
-                      batches[i], headers, timeout_s, 1u << 30);
-      Status st;
+          c.http.Send("POST", inst->url() + "/invocations", body, q.headers, q.timeout_s, 1u << 30);
+      body = std::string();
+      lock.lock();
+      --in_flight;
       if (!r.ok()) {
-        st = Status::Internal("batch " + std::to_string(i + 1) + ": the model server did not " +
-                              "answer: " + r.status().message());
-      } else if (r->status >= 400) {
-        st = Status::InvalidArgument("batch " + std::to_string(i + 1) + ": the model answered " +
-                                     std::to_string(r->status) + ": " + r->body.substr(0, 512));
-      } else {
-        answers[i] = std::move(r->body);
-        continue;
+        fail(Status::Internal("batch " + std::to_string(i + 1) + ": the model server did not " +
+                              "answer: " + r.status().message()));
+        return;
       }
-      std::lock_guard<std::mutex> lock(mu);
-      if (failed.ok()) failed = st;
-      bad = true;
+      if (r->status >= 400) {
+        fail(Status::InvalidArgument("batch " + std::to_string(i + 1) + ": the model answered " +
+                                     std::to_string(r->status) + ": " + r->body.substr(0, 512)));
+        return;
+      }
+      answers[i] = std::move(r->body);
+      for (auto it = answers.find(next_write); it != answers.end();
+           it = answers.find(next_write)) {  // in order, as far as answered
+        std::string& a = it->second;
+        if (q.assemble_line && (a.empty() || a.back() != '\n')) a.push_back('\n');
+        if (Status st = out.Append(a); !st.ok()) {
+          fail(st.WithContext("spooling the output"));
+          return;
+        }
+        answers.erase(it);
+        ++next_write;
+      }
+      cv.notify_all();
     }
   };
+  const size_t workers = static_cast<size_t>(std::max(q.concurrent, 1));
   std::vector<std::thread> threads;
-  const size_t n = std::min<size_t>(std::max(concurrent, 1), batches.size());
-  for (size_t t = 1; t < n; ++t) threads.emplace_back(work);
-  work();
+  for (size_t t = 0; t < workers; ++t) threads.emplace_back(work);
+  BatchCutter cutter(split_line, multi, max_payload, [&](std::string body) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] {
+      return queue.size() + in_flight + answers.size() < window || !failed.ok() || stop;
+    });
+    if (!failed.ok()) return Status::Internal("a batch failed");
+    if (stop) return Status::Internal("stopped");
+    queue.emplace_back(sent++, std::move(body));
+    cv.notify_all();
+    return Status::OK();
+  });
+  Status read = store.Get(key, [&](const uint8_t* data, size_t size) {
+    return cutter.Feed(std::string_view(reinterpret_cast<const char*>(data), size));
+  });
+  if (read.ok()) read = cutter.Finish();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    cut_done = true;
+    cv.notify_all();
+  }
   for (auto& t : threads) t.join();
-  if (!failed.ok()) return failed;
-  return answers;
+  if (!failed.ok()) return failed;  // the model's error, not the read's abort it caused
+  if (stop) return int64_t{0};
+  CAIRN_RETURN_IF_ERROR(read);
+  if (next_write != sent) return Status::Internal("transform: answers missing");
+  return cutter.records();
 }
 
 // Runs the job; progress is saved with `save` after each object. OK when stopped.
@@ -149,38 +213,42 @@ Status Transform(Context& c, TransformJobRecord& r, const std::atomic<bool>& sto
   const ObjectLocation out_loc = SplitObjectUri(out_uri);
   CAIRN_ASSIGN_OR_RETURN(auto out_store, StoreFor(out_loc, out_uri));
   const std::string out_prefix = out_loc.remote() ? out_loc.key : "";
-  net::Headers headers;
+  Requests q;
+  q.instances = std::move(instances);
   if (const std::string t = input.value("ContentType", ""); !t.empty())
-    headers.emplace_back("Content-Type", t);
+    q.headers.emplace_back("Content-Type", t);
   if (const std::string a = output.value("Accept", ""); !a.empty())
-    headers.emplace_back("Accept", a);
+    q.headers.emplace_back("Accept", a);
+  q.timeout_s =
+      in.value("ModelClientConfig", Json::object()).value("InvocationsTimeoutInSeconds", 600);
+  q.concurrent = static_cast<int>(in.value("MaxConcurrentTransforms", 1));
+  q.assemble_line = output.value("AssembleWith", "None") == "Line";
   // MB as SageMaker counts them (10^6 bytes); 0: no limit of its own, the server's 100 MB.
   const size_t max_payload = static_cast<size_t>(spec.max_payload_mb) * 1000 * 1000;
   const bool line = input.value("SplitType", "None") == "Line";
   const bool multi = in.value("BatchStrategy", "MultiRecord") == "MultiRecord";
-  const bool assemble_line = output.value("AssembleWith", "None") == "Line";
-  const long timeout_s =
-      in.value("ModelClientConfig", Json::object()).value("InvocationsTimeoutInSeconds", 600);
-  const int concurrent = static_cast<int>(in.value("MaxConcurrentTransforms", 1));
+  // Each output is spooled to a file of the server's work folder, then put whole.
+  const std::string spool = c.options.work_root + "/transform-output/" + r.name + ".out";
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(spool).parent_path(), ec);
   for (const Input& obj : inputs) {
     if (stop) return Status::OK();
-    auto data = GetString(*obj.store, obj.key);
-    if (!data.ok()) return data.status().WithContext("input " + obj.key);
-    int64_t records = 0;
-    auto batches = TransformBatches(*data, line, multi, max_payload, &records);
-    if (!batches.ok()) return batches.status().WithContext("input " + obj.key);
-    auto answers = Invoke(c, instances, *batches, headers, timeout_s, concurrent, stop);
-    if (!answers.ok()) return answers.status().WithContext("input " + obj.key);
+    CAIRN_ASSIGN_OR_RETURN(auto writer, AtomicFileWriter::Create(spool));
+    auto records =
+        TransformObject(c, q, *obj.store, obj.key, line, multi, max_payload, *writer, stop);
+    if (!records.ok()) return records.status().WithContext("input " + obj.key);
     if (stop) return Status::OK();
-    std::string out;
-    for (auto& a : *answers) {
-      out += a;
-      if (assemble_line && (a.empty() || a.back() != '\n')) out.push_back('\n');
-    }
+    CAIRN_RETURN_IF_ERROR(writer->Commit(false));
+    writer.reset();
     const std::string key = KeyJoin(out_prefix, obj.rel + ".out");
-    CAIRN_RETURN_IF_ERROR(PutString(*out_store, key, out).status().WithContext("output " + key));
+    Status put = [&]() -> Status {
+      CAIRN_ASSIGN_OR_RETURN(auto source, FileSource::Open(spool));
+      return out_store->Put(key, *source).status();
+    }();
+    std::filesystem::remove(spool, ec);
+    CAIRN_RETURN_IF_ERROR(put.WithContext("output " + key));
     ++r.objects_done;
-    r.records_done += records;
+    r.records_done += *records;
     save();
   }
   return Status::OK();
@@ -188,28 +256,32 @@ Status Transform(Context& c, TransformJobRecord& r, const std::atomic<bool>& sto
 
 }  // namespace
 
-void TransformJobs::Run(const std::string& name, const std::shared_ptr<std::atomic<bool>>& stop) {
+void TransformJobs::Run(const std::string& name, Running& job) {
   auto got = records().Get(name);
   if (!got.ok()) return;
   TransformJobRecord r = *got;
   r.started_ms = NowMs();
-  auto save = [&] {
-    // A Stop may have changed the status meanwhile: keep it.
-    if (auto now = records().Get(name); now.ok()) r.status = now->status;
+  auto put = [&] {
     if (Status st = records().Put(r); !st.ok())
       std::fprintf(stderr, "cairn server: transform job %s: %s\n", name.c_str(),
                    st.ToString().c_str());
   };
+  auto save = [&] {  // progress; a Stop's "Stopping" is kept
+    std::lock_guard<std::mutex> lock(job.write_mu);
+    if (job.stop) r.status = "Stopping";
+    put();
+  };
   save();
   Status st;
   try {
-    st = Transform(c_, r, *stop, save);
+    st = Transform(c_, r, job.stop, save);
   } catch (const std::exception& e) {  // a request field of the wrong JSON type
     st = Status::InvalidArgument(std::string("transform job ") + name + ": " + e.what());
   }
   try {
+    std::lock_guard<std::mutex> lock(job.write_mu);
     r.ended_ms = NowMs();
-    if (*stop) {
+    if (job.stop) {
       r.status = "Stopped";
     } else if (st.ok()) {
       r.status = "Completed";
@@ -219,9 +291,8 @@ void TransformJobs::Run(const std::string& name, const std::shared_ptr<std::atom
     }
     std::fprintf(stderr, "cairn server: transform job %s %s%s%s\n", name.c_str(), r.status.c_str(),
                  r.failure.empty() ? "" : ": ", r.failure.c_str());
-    if (Status s = records().Put(r); !s.ok())
-      std::fprintf(stderr, "cairn server: transform job %s: %s\n", name.c_str(),
-                   s.ToString().c_str());
+    put();
+    job.ended = true;
   } catch (const std::exception& e) {  // never end the server from a job's thread
     std::fprintf(stderr, "cairn server: transform job %s: %s\n", name.c_str(), e.what());
   }

@@ -242,6 +242,11 @@ Status LocalStore::Walk(const std::string& dir, const std::string& prefix,
     if (name == "." || name == "..") continue;
     if (dir.empty() && name.compare(0, 7, ".cairn-") == 0) continue;
     std::string key = dir.empty() ? name : dir + "/" + name;
+    // Neither a key under the prefix nor a folder that could hold one: not even looked at (a
+    // narrow prefix in a big folder costs a readdir, not a stat per entry).
+    if (key.compare(0, prefix.size(), prefix) != 0 &&
+        prefix.compare(0, key.size() + 1, key + "/") != 0)
+      continue;
     struct stat st {};
     if (::lstat(Path(key).c_str(), &st) != 0) continue;  // removed meanwhile
     if (S_ISDIR(st.st_mode)) {

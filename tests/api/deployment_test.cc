@@ -9,6 +9,7 @@
 #include "api/metrics.h"
 #include "api/transform_jobs.h"
 #include "cairn/core/clock.h"
+#include "cairn/storage/forwarding_store.h"
 #include "cairn/storage/object_store.h"
 #include "test_util.h"
 
@@ -76,6 +77,34 @@ TEST(Transform, LinesPackIntoBatchesWithinThePayload) {
             Status::Code::kInvalidArgument);  // one record past the payload
   EXPECT_EQ(TransformBatches("123456789", false, true, 5, &records).status().code(),
             Status::Code::kInvalidArgument);
+}
+
+TEST(Transform, BodiesCutAsTheObjectArrivesAreTheSameInAnyPieces) {
+  const std::string object = "1,2\n\n3,4\r\n55,66,77\n8\n9,9";
+  for (bool multi : {true, false})
+    for (size_t piece : {1, 2, 3, 7, 100}) {
+      int64_t records = 0;
+      auto whole = TransformBatches(object, true, multi, 10, &records);
+      ASSERT_OK(whole.status());
+      std::vector<std::string> got;
+      BatchCutter cut(true, multi, 10, [&](std::string body) {
+        got.push_back(std::move(body));
+        return Status::OK();
+      });
+      for (size_t at = 0; at < object.size(); at += piece)
+        ASSERT_OK(cut.Feed(std::string_view(object).substr(at, piece)));
+      ASSERT_OK(cut.Finish());
+      EXPECT_EQ(got, *whole) << "pieces of " << piece;
+      EXPECT_EQ(cut.records(), records);
+      EXPECT_EQ(records, 5);
+    }
+  // A line past the payload is refused while it arrives, before its end is seen.
+  BatchCutter cut(true, true, 4, [](std::string) { return Status::OK(); });
+  EXPECT_EQ(cut.Feed("123").code(), Status::Code::kOk);
+  EXPECT_EQ(cut.Feed("456").code(), Status::Code::kInvalidArgument);
+  // An error of the receiver stops the cutting and is returned.
+  BatchCutter stopped(true, false, 10, [](std::string) { return Status::Internal("stop"); });
+  EXPECT_EQ(stopped.Feed("1\n2\n").code(), Status::Code::kInternal);
 }
 
 TEST(Transform, RequestsAreChecked) {
@@ -164,6 +193,77 @@ TEST(Metrics, HistogramsSurviveTheStoreAndMergeAcrossServers) {
   for (const auto& [t, s] : *inv) count.Merge(s);
   EXPECT_EQ(count.sum, 100);
   EXPECT_FALSE(count.Get("p50").has_value());  // counts keep no histogram
+}
+
+TEST(Metrics, AReadListsOnlyTheMinutesItAsksFor) {
+  // Prefixes cover every stamp from lo to hi, and little else.
+  const int64_t lo = 1'764'554'400'000, hi = lo + 15 * 60'000 - 1;
+  const auto prefixes = EndpointMetrics::MinuteKeyPrefixes(lo, hi);
+  ASSERT_FALSE(prefixes.empty());
+  EXPECT_LE(prefixes.size(), 4u);
+  auto covered = [&](int64_t t) {
+    const std::string s = std::to_string(t);
+    for (const auto& p : prefixes)
+      if (s.compare(0, p.size(), p) == 0) return true;
+    return false;
+  };
+  for (int64_t t = lo; t <= hi; t += 60'000) EXPECT_TRUE(covered(t)) << t;
+  EXPECT_TRUE(covered(hi));
+  EXPECT_FALSE(covered(lo - 3'600'000 * 24));  // a day before: not listed
+  EXPECT_FALSE(covered(hi + 3'600'000 * 24));
+  EXPECT_EQ(EndpointMetrics::MinuteKeyPrefixes(999, 1000), std::vector<std::string>({""}));
+  EXPECT_TRUE(EndpointMetrics::MinuteKeyPrefixes(5, 4).empty());
+  EXPECT_EQ(EndpointMetrics::MinuteKeyPrefixes(1234, 1234), std::vector<std::string>({"1234"}));
+
+  // A store that counts its listings' keys: a read of 15 minutes out of 3 days of minutes.
+  cairn::testing::TempDir dir;
+  auto store = OpenStore(dir.path() + "/store");
+  ASSERT_TRUE(store.ok());
+  const int64_t now = NowMs() / 60'000 * 60'000;
+  const std::string prefix = "api/metrics/AWS/SageMaker/ep/v/";
+  PutOptions quick;
+  quick.sync = false;
+  for (int64_t m = now - 3 * 86'400'000; m <= now; m += 60'000) {
+    const Json j = {{"Invocations", {{std::to_string(m), {1, 1.0, 1.0, 1.0}}}}};
+    ASSERT_OK(
+        PutString(**store, prefix + std::to_string(m) + "-old.json", j.dump(), quick).status());
+  }
+  {
+    EndpointMetrics writer(**store, "new");  // names variant v
+    writer.Record("ep", "v", 200, 1000, 50);
+    ASSERT_OK(writer.Flush());
+  }
+  struct Counting : ForwardingStore {
+    using ForwardingStore::ForwardingStore;
+    Result<std::vector<ObjectInfo>> List(const std::string& prefix) override {
+      auto r = ForwardingStore::List(prefix);
+      if (r.ok()) listed += static_cast<int64_t>(r->size());
+      return r;
+    }
+    int64_t listed = 0;
+  };
+  Counting counting(std::move(*store));
+  EndpointMetrics reader(counting, "reader", 0);
+  const int64_t start = now - 14 * 60'000, end = now + 2 * 60'000;
+  auto q = reader.Query("ep", "", "Invocations", start, end, 60);
+  ASSERT_OK(q.status());
+  double sum = 0;
+  for (const auto& [t, s] : *q) sum += s.sum;
+  EXPECT_EQ(sum, 15 + 1);  // 15 minutes of the old server's and the new one's request
+  EXPECT_LT(counting.listed, 300) << "keys listed to read 15 minutes out of 4,322";
+
+  // Retention: minutes that ended before the cut are deleted, the others and the names kept.
+  auto pruned = reader.Prune(now - 86'400'000);  // lists everything, once
+  ASSERT_OK(pruned.status());
+  EXPECT_EQ(*pruned, 2 * 1440);  // the first two days' minutes
+  auto left = counting.List(prefix);
+  ASSERT_OK(left.status());
+  EXPECT_EQ(left->size(), 1440u + 1 + 1);  // the last day, the minute `now`, the new server's
+  auto again = reader.Query("ep", "v", "Invocations", start, end, 60);
+  ASSERT_OK(again.status());
+  sum = 0;
+  for (const auto& [t, s] : *again) sum += s.sum;
+  EXPECT_EQ(sum, 16);
 }
 
 TEST(Fleet, PickFollowsWeightsAndTargets) {

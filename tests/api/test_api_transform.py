@@ -2,7 +2,9 @@
 MultiRecord batching gives PyTorch's answers line for line; a manifest of JSON objects with
 SplitType None; a stopped job stops; the job's instance output is in CloudWatch Logs; bad
 requests are refused."""
+import hashlib
 import json
+import subprocess
 import time
 
 import botocore.exceptions
@@ -79,6 +81,12 @@ def test_batch_transform(server):  # noqa: F811
     d = wait_done(sm, "slow", timeout=60)
     assert d["TransformJobStatus"] == "Stopped", d
     assert not (tmp / "out-slow" / "part" / "big.csv.out").exists()
+    # A job that ended cannot be stopped, and its record stays as it ended.
+    for name, status in (("slow", "Stopped"), ("big", "Completed")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sm.stop_transform_job(TransformJobName=name)
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+        assert sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"] == status
 
     # A manifest of two JSON objects, each one request (SplitType None), outputs joined as they are.
     (tmp / "json").mkdir()
@@ -112,3 +120,74 @@ def test_batch_transform(server):  # noqa: F811
                                     "ContentType": "text/csv", "SplitType": "Line"})
     d = wait_done(sm, "fails")
     assert d["TransformJobStatus"] == "Failed" and "batch 1" in d["FailureReason"], d
+
+
+ECHO_HANDLER = '''
+def model_fn(model_dir):
+    return None
+
+
+def input_fn(body, content_type):
+    return body
+
+
+def predict_fn(data, model):
+    return data
+
+
+def output_fn(prediction, accept):
+    return prediction
+'''
+
+
+def peak_rss_mb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_a_large_input_streams_through_in_bounded_memory(server):  # noqa: F811
+    """96 lines of 1 MB through an echo handler: the output is the input, and the server's peak
+    memory grows by far less than the input (it once held the input, its batches, the answers
+    and the output whole: four copies). The model's code comes from a folder of its own
+    (SAGEMAKER_SUBMIT_DIRECTORY), copied per instance and removed with the instance."""
+    store, client, tmp = server
+    sm = client()
+    (tmp / "echo").mkdir()
+    torch.save({"unused": torch.zeros(1)}, tmp / "echo" / "model.pth")
+    (tmp / "echo-code").mkdir()
+    (tmp / "echo-code" / "echo.py").write_text(ECHO_HANDLER)
+    subprocess.run(["tar", "czf", tmp / "echo.tar.gz", "-C", tmp / "echo", "model.pth"], check=True)
+    sm.create_model(ModelName="echo", ExecutionRoleArn="arn:aws:iam::000000000000:role/R",
+                    PrimaryContainer={"Image": "pytorch-inference:1.13", "ModelDataUrl": str(tmp / "echo.tar.gz"),
+                                      "Environment": {"SAGEMAKER_PROGRAM": "echo.py",
+                                                      "SAGEMAKER_SUBMIT_DIRECTORY": str(tmp / "echo-code")}})
+    (tmp / "big-in").mkdir()
+    rng = np.random.default_rng(0)
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+    digest = hashlib.sha256()
+    with open(tmp / "big-in" / "lines.txt", "wb") as f:
+        for _ in range(96):
+            line = letters[rng.integers(0, 26, 1_000_000)].tobytes() + b"\n"
+            digest.update(line)
+            f.write(line)
+    before = peak_rss_mb(client.pid())
+    sm.create_transform_job(
+        TransformJobName="echo-big", ModelName="echo", BatchStrategy="MultiRecord", MaxPayloadInMB=2,
+        MaxConcurrentTransforms=2,
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": str(tmp / "big-in")}},
+                        "ContentType": "text/plain", "SplitType": "Line"},
+        TransformOutput={"S3OutputPath": str(tmp / "big-out"), "Accept": "text/plain", "AssembleWith": "Line"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1})
+    d = wait_done(sm, "echo-big", timeout=180)
+    assert d["TransformJobStatus"] == "Completed", d
+    grown = peak_rss_mb(client.pid()) - before
+    out = (tmp / "big-out" / "lines.txt.out").read_bytes()
+    assert len(out) == 96 * 1_000_001 and hashlib.sha256(out).hexdigest() == digest.hexdigest()
+    print(f"96 MB through the transform: the server's peak RSS grew {grown:.0f} MB")
+    assert grown < 64, f"the server's peak memory grew {grown:.0f} MB for a 96 MB input"
+    # The instance is gone, and its copy of the code with it.
+    code = tmp / "server" / "serving-code"
+    assert not code.exists() or not any(code.iterdir()), list(code.iterdir())
+    assert not any((tmp / "server" / "transform-output").iterdir())  # no spool left

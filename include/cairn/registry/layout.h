@@ -111,8 +111,9 @@ inline std::string TransformLogsPrefix(const std::string& job) {
 
 // Endpoint metrics (namespace AWS/SageMaker), one object per variant, minute and server:
 // <prefix><variant>/<minute ms>-<server>.json.
+inline std::string EndpointMetricsRoot() { return "api/metrics/AWS/SageMaker/"; }
 inline std::string EndpointMetricsPrefix(const std::string& endpoint) {
-  return "api/metrics/AWS/SageMaker/" + endpoint + "/";
+  return EndpointMetricsRoot() + endpoint + "/";
 }
 
 // The tags of a resource, by its ARN ("arn:aws:sagemaker:<region>:<account>:<kind>/<name>").
