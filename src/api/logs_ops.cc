@@ -122,8 +122,12 @@ Result<std::vector<Stream>> GroupStreams(Context& c, const Group& g, const std::
       if (j.compare(0, std::min(prefix.size(), j.size()), prefix, 0,
                     std::min(prefix.size(), j.size())) != 0)
         continue;
-      CAIRN_ASSIGN_OR_RETURN(auto pieces,
-                             ReadLogPieces(c.registry.store(), layout::TransformLogsPrefix(j), {}));
+      // Only the streams the prefix can name ("<job>/<instance prefix>").
+      const std::string streams_of_job =
+          prefix.size() > j.size() + 1 ? prefix.substr(j.size() + 1) : "";
+      CAIRN_ASSIGN_OR_RETURN(
+          auto pieces,
+          ReadLogPieces(c.registry.store(), layout::TransformLogsPrefix(j), {}, streams_of_job));
       auto streams = ToStreams(pieces, [&](const std::string& s) { return j + "/" + s; });
       keep(streams);
     }
@@ -134,8 +138,10 @@ Result<std::vector<Stream>> GroupStreams(Context& c, const Group& g, const std::
       keep(streams);
     }
   } else {
+    // Streams are named as their pieces' keys: only those under the prefix are read.
     CAIRN_ASSIGN_OR_RETURN(
-        auto pieces, ReadLogPieces(c.registry.store(), layout::EndpointLogsPrefix(g.endpoint), {}));
+        auto pieces,
+        ReadLogPieces(c.registry.store(), layout::EndpointLogsPrefix(g.endpoint), {}, prefix));
     auto streams = ToStreams(pieces, [](const std::string& s) { return s; });
     keep(streams);
   }

@@ -16,8 +16,9 @@ Status AppendLogPiece(ObjectStore& store, const std::string& prefix, const std::
 }
 
 Result<std::vector<LogPiece>> ReadLogPieces(ObjectStore& store, const std::string& prefix,
-                                            const std::map<std::string, int64_t>& after) {
-  CAIRN_ASSIGN_OR_RETURN(auto objects, store.List(prefix));
+                                            const std::map<std::string, int64_t>& after,
+                                            const std::string& stream_prefix) {
+  CAIRN_ASSIGN_OR_RETURN(auto objects, store.List(prefix + stream_prefix));
   std::vector<LogPiece> out;
   for (const auto& o : objects) {
     const std::string rest = o.key.substr(prefix.size());

@@ -29,8 +29,10 @@ Status AppendLogPiece(ObjectStore& store, const std::string& prefix, const std::
                       int64_t seq, const std::string& bytes);
 
 // Every piece under `prefix`, by stream name then seq, skipping those with seq <= after[stream].
+// With `stream_prefix`, only the streams whose names start with it are listed and read.
 // Errors: the store's (a piece deleted while read is skipped).
 Result<std::vector<LogPiece>> ReadLogPieces(ObjectStore& store, const std::string& prefix,
-                                            const std::map<std::string, int64_t>& after);
+                                            const std::map<std::string, int64_t>& after,
+                                            const std::string& stream_prefix = "");
 
 }  // namespace cairn
