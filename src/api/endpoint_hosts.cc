@@ -279,6 +279,9 @@ Status EndpointHosts::Update(const std::string& endpoint, const std::string& con
   CAIRN_RETURN_IF_ERROR(PlanDeployment(deployment_config, instances).status());
   record.deployment = deployment_config;
   record.status = EndpointStatus::kUpdating;
+  // FailureReason tells of the last update: an earlier one's failure no longer (so a caller that
+  // waits for this update reads its outcome: `cairn endpoints update --wait`).
+  record.failure.clear();
   record.pending_config = config;
   record.modified_ms = NowMs();
   CAIRN_RETURN_IF_ERROR(records().Put(record));
@@ -320,6 +323,7 @@ Status EndpointHosts::UpdateWeights(const std::string& endpoint, const Json& des
     }
   }
   record.modified_ms = NowMs();
+  record.failure.clear();  // as in Update
   if (capacity) record.status = EndpointStatus::kUpdating;
   CAIRN_RETURN_IF_ERROR(records().Put(record));
   {

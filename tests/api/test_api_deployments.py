@@ -153,6 +153,10 @@ def test_canary_linear_rollback_and_restart(server):  # noqa: F811
     print(f"canary to a failing version: {len(failures)} of {len(results)} requests failed, all before the "
           f"rollback, within {last_failure - min(failures):.2f} s of the first; {d['FailureReason']}")
     assert last_failure - min(failures) < 10
+    # The next update's outcome is its own: a failure of an earlier one is no longer reported.
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName="ep", DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredWeight": 1}])
+    assert "FailureReason" not in sm.describe_endpoint(EndpointName="ep")
     time.sleep(11)  # the alarm's period passes without errors
 
     # 3. LINEAR: 34% more of the requests every 2 s, sampled while it runs.
