@@ -29,6 +29,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (inputs.empty()) {  // a replay of nothing would pass while testing nothing
+    std::fprintf(stderr, "fuzz replay: no inputs\n");
+    return 2;
+  }
   std::sort(inputs.begin(), inputs.end());
   for (const auto& p : inputs) {
     std::ifstream f(p, std::ios::binary);

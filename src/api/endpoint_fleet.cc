@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <signal.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -60,6 +61,16 @@ Result<std::vector<VariantSpec>> ParseVariants(const Json& variants) {
     VariantSpec s;
     CAIRN_ASSIGN_OR_RETURN(s.name, RequiredString(v, "VariantName"));
     CAIRN_ASSIGN_OR_RETURN(s.model, RequiredString(v, "ModelName"));
+    // SageMaker's pattern, ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}: names are parts of keys (metrics).
+    const bool alnum_ends = !s.name.empty() &&
+                            std::isalnum(static_cast<unsigned char>(s.name[0])) &&
+                            std::isalnum(static_cast<unsigned char>(s.name.back()));
+    if (!alnum_ends || s.name.size() > 63 ||
+        s.name.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != std::string::npos)
+      return Status::InvalidArgument("VariantName " + s.name +
+                                     " must be 1 to 63 letters, digits and hyphens, starting and "
+                                     "ending with a letter or digit");
     if (!names.insert(s.name).second)
       return Status::InvalidArgument("VariantName " + s.name + " is given twice");
     const Json count = v.value("InitialInstanceCount", Json(1));

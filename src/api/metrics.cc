@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,17 +20,24 @@ using Json = nlohmann::json;
 constexpr int64_t kMinuteMs = 60'000;
 constexpr int kFlushEverySeconds = 2;
 constexpr int64_t kPruneEveryMs = 3'600'000;
+constexpr int64_t kMaxDeletesPerPass = 2'000;
 constexpr const char* kVariantsDir = "_variants/";  // <endpoint>/_variants/<variant>
 constexpr const char* kMetrics[] = {"Invocations", "Invocation4XXErrors", "Invocation5XXErrors",
                                     "ModelLatency", "OverheadLatency"};
 
 int64_t Floor(int64_t t, int64_t step) { return t - ((t % step) + step) % step; }
 
-// "<minute ms>-<server>.json" -> minute ms, or -1.
+// "<minute ms>-<server>.json" -> minute ms, or -1 (a variant's name under _variants/, another
+// object).
 int64_t MinuteOf(const std::string& key) {
   const size_t slash = key.rfind('/');
   const std::string name = key.substr(slash == std::string::npos ? 0 : slash + 1);
-  if (name.empty() || name.find_first_not_of("0123456789") == 0) return -1;
+  const size_t dash = name.find('-');
+  if (dash == 0 || dash == std::string::npos || dash > 18 ||
+      name.find_first_not_of("0123456789") != dash || name.size() < 5 ||
+      name.compare(name.size() - 5, 5, ".json") != 0 ||
+      key.find(std::string("/") + kVariantsDir) != std::string::npos)
+    return -1;
   return std::atoll(name.c_str());
 }
 
@@ -112,8 +120,11 @@ EndpointMetrics::EndpointMetrics(ObjectStore& store, std::string server, int64_t
                    st.ToString().c_str());
     const int64_t now = NowMs();
     if (retention_ms_ > 0 && now >= next_prune_ms_) {
-      next_prune_ms_ = now + kPruneEveryMs;
-      if (auto pruned = Prune(now - retention_ms_); !pruned.ok())
+      // A bounded pass (flushes wait for it); another soon while there is more to delete.
+      auto pruned = Prune(now - retention_ms_, kMaxDeletesPerPass);
+      const bool more = pruned.ok() && *pruned == kMaxDeletesPerPass;
+      next_prune_ms_ = now + (more ? kMinuteMs : kPruneEveryMs);
+      if (!pruned.ok())
         std::fprintf(stderr, "cairn server: old endpoint metrics not deleted: %s\n",
                      pruned.status().ToString().c_str());
     }
@@ -128,24 +139,49 @@ std::vector<std::string> EndpointMetrics::MinuteKeyPrefixes(int64_t lo_ms, int64
   // The finest power of ten g at which [lo, hi] spans at most 4 values of t / g: every t of as
   // many digits with the same t / g starts with those digits.
   int64_t g = 1;
-  for (size_t k = 0; k < lo.size(); ++k, g *= 10) {
+  for (size_t k = 0; k < lo.size(); ++k) {
     const int64_t first = lo_ms / g, last = hi_ms / g;
     if (last - first < 4) {
       std::vector<std::string> out;
       for (int64_t q = first; q <= last; ++q) out.push_back(std::to_string(q));
       return out;
     }
+    if (k + 1 == lo.size() || g > INT64_MAX / 10) break;
+    g *= 10;
   }
   return {""};
 }
 
-Result<int64_t> EndpointMetrics::Prune(int64_t before_ms) {
+Result<int64_t> EndpointMetrics::Prune(int64_t before_ms, int64_t max_deletes) {
   CAIRN_ASSIGN_OR_RETURN(auto objects, store_.List(layout::EndpointMetricsRoot()));
-  int64_t deleted = 0;
+  // "<endpoint>/<variant>/..." of each key: the variants named, and those holding minutes.
+  std::set<std::pair<std::string, std::string>> named, seen;
+  const size_t root = layout::EndpointMetricsRoot().size();
   for (const auto& o : objects) {
-    const int64_t minute = MinuteOf(o.key);
+    const size_t a = o.key.find('/', root);
+    const size_t b = a == std::string::npos ? a : o.key.find('/', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string endpoint = o.key.substr(root, a - root), dir = o.key.substr(a + 1, b - a);
+    if (dir == kVariantsDir)
+      named.insert({endpoint, o.key.substr(b + 1)});
+    else if (MinuteOf(o.key) >= 0)
+      seen.insert({endpoint, dir.substr(0, dir.size() - 1)});
+  }
+  // Variants whose minutes were written without their name (by a cairn before names were kept):
+  // named now, so that reads of every variant see them.
+  PutOptions o;
+  o.sync = false;
+  for (const auto& [endpoint, variant] : seen)
+    if (!named.count({endpoint, variant}))
+      CAIRN_RETURN_IF_ERROR(
+          PutString(store_, layout::EndpointMetricsPrefix(endpoint) + kVariantsDir + variant, "", o)
+              .status());
+  int64_t deleted = 0;
+  for (const auto& obj : objects) {
+    const int64_t minute = MinuteOf(obj.key);
     if (minute < 0 || minute + kMinuteMs > before_ms) continue;
-    CAIRN_RETURN_IF_ERROR(store_.Delete(o.key));
+    if (deleted >= max_deletes) break;
+    CAIRN_RETURN_IF_ERROR(store_.Delete(obj.key));
     ++deleted;
   }
   return deleted;
@@ -210,7 +246,13 @@ Status EndpointMetrics::Flush() {
       Status st =
           PutString(store_, layout::EndpointMetricsPrefix(endpoint) + kVariantsDir + variant, "", o)
               .status();
-      if (st.ok()) named_.insert({endpoint, variant});
+      if (!st.ok()) {  // its minutes wait for it: never written where a reader would miss them
+        std::lock_guard<std::mutex> lock(mu_);
+        dirty_[key] = true;
+        if (first.ok()) first = st;
+        continue;
+      }
+      named_.insert({endpoint, variant});
     }
     o.content_type = "application/json";
     Status st = PutString(store_,

@@ -13,12 +13,14 @@
 // merge every server's objects, so any server answers for all of them. A read lists only the
 // keys of the minutes it asks for (a few key prefixes, EndpointMetrics::MinuteKeyPrefixes), and
 // each server deletes every minute older than the retention (15 days by default: CloudWatch
-// keeps 1-minute data points that long) once an hour. Each variant that has metrics is named by
-// an empty object <endpoint>/_variants/<variant> (no variant name holds '_'), so that a read of
-// every variant lists a few keys of each.
+// keeps 1-minute data points that long; it keeps coarser ones longer, cairn none) once an hour.
+// Each variant that has metrics is named by an empty object <endpoint>/_variants/<variant>
+// (VariantName's pattern, checked at CreateEndpointConfig, has no '_'), so that a read of every
+// variant lists a few keys of each.
 #pragma once
 
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -86,9 +88,11 @@ class EndpointMetrics {
   // Counters since this server started, in Prometheus' text format (for cairn server's /metrics).
   std::string Prometheus();
 
-  // Deletes every minute (of every endpoint and server) that ended before `before_ms`; the
-  // number deleted. The writer thread calls it once an hour with now less the retention.
-  Result<int64_t> Prune(int64_t before_ms);
+  // Deletes the minutes (of every endpoint and server) that ended before `before_ms`, at most
+  // `max_deletes`; the number deleted. Also names the variants whose minutes have no name yet
+  // (written by an older cairn). The writer thread calls it once an hour with now less the
+  // retention (every minute while a pass reaches its limit).
+  Result<int64_t> Prune(int64_t before_ms, int64_t max_deletes = INT64_MAX);
 
   // Decimal key prefixes whose keys cover every minute stamp from `lo_ms` to `hi_ms` (13-digit
   // milliseconds, both included): at most 4, each a run of leading digits, so that a listing of

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "cairn/core/clock.h"
@@ -234,6 +235,12 @@ Status TransformJobs::FailOrphans() {
     }
     r.status = "Failed";
     r.failure = "cairn server restarted while the job ran";
+    // What its output spool left (the spool and the writer's temporary files).
+    std::error_code ec;
+    for (const auto& e :
+         std::filesystem::directory_iterator(c_.options.work_root + "/transform-output", ec))
+      if (e.path().filename().string().rfind(r.name + ".out", 0) == 0)
+        std::filesystem::remove(e.path(), ec);
     r.ended_ms = NowMs();
     if (Status st = records().Put(r); !st.ok())  // the others are still looked at
       std::fprintf(stderr, "cairn server: cannot mark transform job %s Failed: %s\n",

@@ -18,6 +18,8 @@ namespace cairn::api {
 
 namespace {
 
+constexpr uint64_t kInputRangeBytes = 8 << 20;
+
 struct Input {
   std::shared_ptr<ObjectStore> store;
   std::string key, rel;
@@ -84,10 +86,11 @@ struct Requests {
   bool assemble_line = false;
 };
 
-// One input object through the model, streamed: bodies are cut from the object as it arrives,
-// sent with at most `concurrent` in flight, and their answers appended in order to `out`. At
-// most 2 x `concurrent` bodies and answers are held at once, whatever the object's size; the
-// object's read waits while that many are. Returns the records sent; OK (and a partial `out`)
+// One input object through the model, streamed: bodies are cut from the object as it is read
+// (kInputRangeBytes at a time), sent with at most `concurrent` in flight, and their answers
+// appended in order to `out`. At most 2 x `concurrent` bodies and answers (each up to the
+// payload limit) and one range are held at once, whatever the object's size; the reading waits
+// while that many are. Returns the records sent; OK (and a partial `out`)
 // when stopped.
 Result<int64_t> TransformObject(Context& c, const Requests& q, ObjectStore& store,
                                 const std::string& key, bool split_line, bool multi,
@@ -108,7 +111,10 @@ Result<int64_t> TransformObject(Context& c, const Requests& q, ObjectStore& stor
   auto work = [&] {
     std::unique_lock<std::mutex> lock(mu);
     for (;;) {
-      cv.wait(lock, [&] { return !queue.empty() || cut_done || !failed.ok() || stop; });
+      // A stop is set without a notify: looked at every 200 ms.
+      while (!cv.wait_for(lock, std::chrono::milliseconds(200),
+                          [&] { return !queue.empty() || cut_done || !failed.ok() || stop; })) {
+      }
       if (!failed.ok() || stop || queue.empty()) return;
       auto [i, body] = std::move(queue.front());
       queue.pop_front();
@@ -150,21 +156,39 @@ Result<int64_t> TransformObject(Context& c, const Requests& q, ObjectStore& stor
   for (size_t t = 0; t < workers; ++t) threads.emplace_back(work);
   BatchCutter cutter(split_line, multi, max_payload, [&](std::string body) {
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] {
+    while (!cv.wait_for(lock, std::chrono::milliseconds(200), [&] {
       return queue.size() + in_flight + answers.size() < window || !failed.ok() || stop;
-    });
+    })) {
+    }
     if (!failed.ok()) return Status::Internal("a batch failed");
     if (stop) return Status::Internal("stopped");
     queue.emplace_back(sent++, std::move(body));
     cv.notify_all();
     return Status::OK();
   });
-  Status read = store.Get(key, [&](const uint8_t* data, size_t size) {
-    return cutter.Feed(std::string_view(reinterpret_cast<const char*>(data), size));
-  });
-  if (read.ok()) read = cutter.Finish();
+  // The object is read a range at a time, each range whole before it is cut: no transfer stays
+  // open while the cutting waits for the model (a slow model would time an S3 GET out).
+  Status read = [&]() -> Status {
+    CAIRN_ASSIGN_OR_RETURN(const ObjectInfo info, store.Head(key));
+    std::string range;
+    for (uint64_t at = 0; at < info.size; at += kInputRangeBytes) {
+      range.clear();
+      const uint64_t length = std::min<uint64_t>(kInputRangeBytes, info.size - at);
+      CAIRN_RETURN_IF_ERROR(store.Get(
+          key,
+          [&](const uint8_t* data, size_t size) {
+            range.append(reinterpret_cast<const char*>(data), size);
+            return Status::OK();
+          },
+          ByteRange{at, length}));
+      if (range.size() != length) return Status::Corrupt("the object changed while it was read");
+      CAIRN_RETURN_IF_ERROR(cutter.Feed(range));
+    }
+    return cutter.Finish();
+  }();
   {
     std::lock_guard<std::mutex> lock(mu);
+    if (!read.ok() && failed.ok() && !stop) failed = read;  // the workers stop sending
     cut_done = true;
     cv.notify_all();
   }

@@ -225,8 +225,14 @@ Result<std::string> EncodeBody(const Array& a, const std::string& accept,
       *content_type = "text/csv";
       // One line per row, as the inference toolkit writes CSV (numpy.savetxt): a 1-D answer
       // is a column, one value per line; more dimensions are flattened after the first.
+      // A shape with a 0 has no values, and its other dimensions may be anything: the product
+      // is taken with an overflow check (found by the fuzz corpus replay under UBSan).
       int64_t cols = 1;
-      for (size_t d = 1; d < a.shape.size(); ++d) cols *= a.shape[d];
+      for (size_t d = 1; d < a.shape.size(); ++d)
+        if (__builtin_mul_overflow(cols, a.shape[d], &cols)) {
+          cols = 1;
+          break;
+        }
       if (cols <= 0) cols = 1;
       // Each value as the shortest text that reads back as the same float (std::to_chars).
       std::string out;

@@ -214,6 +214,8 @@ TEST(Metrics, AReadListsOnlyTheMinutesItAsksFor) {
   EXPECT_EQ(EndpointMetrics::MinuteKeyPrefixes(999, 1000), std::vector<std::string>({""}));
   EXPECT_TRUE(EndpointMetrics::MinuteKeyPrefixes(5, 4).empty());
   EXPECT_EQ(EndpointMetrics::MinuteKeyPrefixes(1234, 1234), std::vector<std::string>({"1234"}));
+  EXPECT_EQ(EndpointMetrics::MinuteKeyPrefixes(1'000'000'000'000'000'000, INT64_MAX),
+            std::vector<std::string>({""}));  // 19 digits, far apart: no overflow
 
   // A store that counts its listings' keys: a read of 15 minutes out of 3 days of minutes.
   cairn::testing::TempDir dir;
@@ -229,10 +231,16 @@ TEST(Metrics, AReadListsOnlyTheMinutesItAsksFor) {
         PutString(**store, prefix + std::to_string(m) + "-old.json", j.dump(), quick).status());
   }
   {
-    EndpointMetrics writer(**store, "new");  // names variant v
+    EndpointMetrics writer(**store, "new");  // names variant v, and the variant "1"
     writer.Record("ep", "v", 200, 1000, 50);
+    writer.Record("ep", "1", 200, 1000, 50);
     ASSERT_OK(writer.Flush());
   }
+  // A variant whose minute was written by a cairn that kept no names.
+  ASSERT_OK(
+      PutString(**store, "api/metrics/AWS/SageMaker/ep/w/" + std::to_string(now) + "-old.json",
+                Json{{"Invocations", {{std::to_string(now), {5, 5.0, 1.0, 1.0}}}}}.dump(), quick)
+          .status());
   struct Counting : ForwardingStore {
     using ForwardingStore::ForwardingStore;
     Result<std::vector<ObjectInfo>> List(const std::string& prefix) override {
@@ -249,8 +257,8 @@ TEST(Metrics, AReadListsOnlyTheMinutesItAsksFor) {
   ASSERT_OK(q.status());
   double sum = 0;
   for (const auto& [t, s] : *q) sum += s.sum;
-  EXPECT_EQ(sum, 15 + 1);  // 15 minutes of the old server's and the new one's request
-  EXPECT_LT(counting.listed, 300) << "keys listed to read 15 minutes out of 4,322";
+  EXPECT_EQ(sum, 15 + 1 + 1);  // 15 minutes of the old server's, the new one's 2 requests
+  EXPECT_LT(counting.listed, 300) << "keys listed to read 15 minutes out of 4,324";
 
   // Retention: minutes that ended before the cut are deleted, the others and the names kept.
   auto pruned = reader.Prune(now - 86'400'000);  // lists everything, once
@@ -264,6 +272,16 @@ TEST(Metrics, AReadListsOnlyTheMinutesItAsksFor) {
   sum = 0;
   for (const auto& [t, s] : *again) sum += s.sum;
   EXPECT_EQ(sum, 16);
+  // Names kept (even one of digits alone), and the unnamed variant w named by the pass.
+  auto all = reader.Query("ep", "", "Invocations", start, end, 60);
+  ASSERT_OK(all.status());
+  sum = 0;
+  for (const auto& [t, s] : *all) sum += s.sum;
+  EXPECT_EQ(sum, 16 + 1 + 5);
+  // A bounded pass deletes at most what it is allowed.
+  auto bounded = reader.Prune(now + 86'400'000, 7);
+  ASSERT_OK(bounded.status());
+  EXPECT_EQ(*bounded, 7);
 }
 
 TEST(Fleet, PickFollowsWeightsAndTargets) {

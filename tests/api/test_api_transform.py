@@ -4,6 +4,7 @@ SplitType None; a stopped job stops; the job's instance output is in CloudWatch 
 requests are refused."""
 import hashlib
 import json
+import os
 import subprocess
 import time
 
@@ -186,7 +187,9 @@ def test_a_large_input_streams_through_in_bounded_memory(server):  # noqa: F811
     out = (tmp / "big-out" / "lines.txt.out").read_bytes()
     assert len(out) == 96 * 1_000_001 and hashlib.sha256(out).hexdigest() == digest.hexdigest()
     print(f"96 MB through the transform: the server's peak RSS grew {grown:.0f} MB")
-    assert grown < 64, f"the server's peak memory grew {grown:.0f} MB for a 96 MB input"
+    # Under AddressSanitizer freed memory waits in its quarantine (256 MB by default) first.
+    bound = 64 + (256 if "ASAN_OPTIONS" in os.environ else 0)
+    assert grown < bound, f"the server's peak memory grew {grown:.0f} MB for a 96 MB input"
     # The instance is gone, and its copy of the code with it.
     code = tmp / "server" / "serving-code"
     assert not code.exists() or not any(code.iterdir()), list(code.iterdir())

@@ -75,6 +75,16 @@ TEST(Codec, NpyRoundTripAndHostileHeaders) {
     bad.replace(at, std::strlen("'shape': (2, 3)"), shape);
     EXPECT_FALSE(DecodeBody(bad, "application/x-npy").ok()) << shape;
   }
+  // Found by the fuzz corpus replay under UBSan: an empty array whose other dimensions multiply
+  // past int64 (the CSV encoder's row length overflowed).
+  auto empty = DecodeBody(*npy, "application/x-npy");
+  ASSERT_TRUE(empty.ok());
+  empty->shape = {0, 421115202777024, 149999999999};
+  empty->values.clear();
+  type.clear();
+  auto csv = EncodeBody(*empty, "text/csv", &type);
+  ASSERT_TRUE(csv.ok());
+  EXPECT_EQ(*csv, "");
 }
 
 }  // namespace

@@ -110,7 +110,7 @@ inline std::string TransformLogsPrefix(const std::string& job) {
 }
 
 // Endpoint metrics (namespace AWS/SageMaker), one object per variant, minute and server:
-// <prefix><variant>/<minute ms>-<server>.json.
+// <prefix><variant>/<minute ms>-<server>.json; each variant named by <prefix>_variants/<variant>.
 inline std::string EndpointMetricsRoot() { return "api/metrics/AWS/SageMaker/"; }
 inline std::string EndpointMetricsPrefix(const std::string& endpoint) {
   return EndpointMetricsRoot() + endpoint + "/";
