@@ -90,8 +90,7 @@ struct Requests {
 // (kInputRangeBytes at a time), sent with at most `concurrent` in flight, and their answers
 // appended in order to `out`. At most 2 x `concurrent` bodies and answers (each up to the
 // payload limit) and one range are held at once, whatever the object's size; the reading waits
-// while that many are. Returns the records sent; OK (and a partial `out`)
-// when stopped.
+// while that many are. Returns the records sent; OK (and a partial `out`) when stopped.
 Result<int64_t> TransformObject(Context& c, const Requests& q, ObjectStore& store,
                                 const std::string& key, bool split_line, bool multi,
                                 size_t max_payload, AtomicFileWriter& out,
