@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -12,13 +13,26 @@
 
 namespace fs = std::filesystem;
 
+namespace {
+
+fs::path g_root;  // this process's folder, removed when it exits
+
+void RemoveRoot() {
+  std::error_code ec;
+  fs::remove_all(g_root, ec);
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const fs::path root = [] {
-    fs::path r = fs::temp_directory_path() / ("cairn-tar-fuzz-" + std::to_string(::getpid()));
-    fs::create_directories(r);
-    return r;
+  static const bool made = [] {
+    g_root = fs::temp_directory_path() / ("cairn-tar-fuzz-" + std::to_string(::getpid()));
+    fs::create_directories(g_root);
+    std::atexit(RemoveRoot);
+    return true;
   }();
-  const fs::path parent = root / "p";
+  (void)made;
+  const fs::path parent = g_root / "p";
   fs::remove_all(parent);
   fs::create_directories(parent / "out");
   {
