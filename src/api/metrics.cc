@@ -27,6 +27,11 @@ constexpr const char* kMetrics[] = {"Invocations", "Invocation4XXErrors", "Invoc
 
 int64_t Floor(int64_t t, int64_t step) { return t - ((t % step) + step) % step; }
 
+// The empty object that names a variant with metrics.
+std::string VariantNameKey(const std::string& endpoint, const std::string& variant) {
+  return layout::EndpointMetricsPrefix(endpoint) + kVariantsDir + variant;
+}
+
 // "<minute ms>-<server>.json" -> minute ms, or -1 (a variant's name under _variants/, another
 // object).
 int64_t MinuteOf(const std::string& key) {
@@ -173,9 +178,7 @@ Result<int64_t> EndpointMetrics::Prune(int64_t before_ms, int64_t max_deletes) {
   o.sync = false;
   for (const auto& [endpoint, variant] : seen)
     if (!named.count({endpoint, variant}))
-      CAIRN_RETURN_IF_ERROR(
-          PutString(store_, layout::EndpointMetricsPrefix(endpoint) + kVariantsDir + variant, "", o)
-              .status());
+      CAIRN_RETURN_IF_ERROR(PutString(store_, VariantNameKey(endpoint, variant), "", o).status());
   int64_t deleted = 0;
   for (const auto& obj : objects) {
     const int64_t minute = MinuteOf(obj.key);
@@ -243,9 +246,7 @@ Status EndpointMetrics::Flush() {
     PutOptions o;
     o.sync = false;                            // metrics are best effort
     if (!named_.count({endpoint, variant})) {  // readers of every variant find this one
-      Status st =
-          PutString(store_, layout::EndpointMetricsPrefix(endpoint) + kVariantsDir + variant, "", o)
-              .status();
+      Status st = PutString(store_, VariantNameKey(endpoint, variant), "", o).status();
       if (!st.ok()) {  // its minutes wait for it: never written where a reader would miss them
         std::lock_guard<std::mutex> lock(mu_);
         dirty_[key] = true;
